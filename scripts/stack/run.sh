@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One process of `make run`'s stack (see Procfile). Ports and data directory come from STACK_* variables,
+# so a second stack (the test of this file) runs beside a developer's own on the defaults.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+: "${STACK_VAR_DIR:=$root/var}"
+: "${STACK_API_PORT:=8000}"
+: "${STACK_DB_PORT:=8001}"
+: "${STACK_SIM_PORT:=8002}"
+: "${STACK_KAFKA_PORT:=9092}"
+: "${STACK_KAFKA_CONTROLLER_PORT:=9093}"
+mkdir -p "$STACK_VAR_DIR"
+
+export KAFKA_PORT=$STACK_KAFKA_PORT KAFKA_CONTROLLER_PORT=$STACK_KAFKA_CONTROLLER_PORT KAFKA_DATA_DIR="$STACK_VAR_DIR/kafka"
+export REFERENCE_DB_DATABASE_URL="sqlite+aiosqlite:///$STACK_VAR_DIR/reference-db.sqlite3"
+export PAYMENTS_GATEWAY__ENDPOINT="http://127.0.0.1:$STACK_SIM_PORT/xml/v1/request.api"
+export PAYMENTS_DB_SERVICE__BASE_URL="http://127.0.0.1:$STACK_DB_PORT"
+export PAYMENTS_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$STACK_KAFKA_PORT"
+export PAYMENTS_STORE__DATABASE_URL="sqlite+aiosqlite:///$STACK_VAR_DIR/payment-service.sqlite3"
+: "${PAYMENTS_LOG__JSON:=false}"
+export PAYMENTS_LOG__JSON
+
+case "${1:-}" in
+  kafka) exec scripts/kafka/kafka.sh run ;;
+  db)
+    reference-db-service seed
+    exec reference-db-service serve --port "$STACK_DB_PORT" ;;
+  simulator) exec authorize-net-simulator serve --port "$STACK_SIM_PORT" ;;
+  api) exec payment-service api --port "$STACK_API_PORT" ;;
+  worker) exec payment-service worker ;;
+  ready) exec python scripts/stack/ready.py ;;
+  *) echo "usage: $0 kafka|db|simulator|api|worker|ready" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""Vocabulary and pure rules of payments. Imports nothing else from the project."""

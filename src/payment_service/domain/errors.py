@@ -1,0 +1,163 @@
+"""The errors the payment service raises on purpose.
+
+```
+PaymentServiceError
+├── AuthenticationFailed              missing, invalid or expired token
+├── PermissionDenied                  authenticated, but not allowed (admin-only action)
+├── NotFound
+│   ├── OrderNotFound                 missing, or owned by someone else
+│   └── PaymentNotFound
+├── Conflict
+│   ├── OrderNotPayable               paid, cancelled, nothing to pay
+│   ├── PaymentInProgress             another attempt for the order is active
+│   └── IdempotencyKeyInFlight        the same key is being processed
+├── InvalidRequest
+│   ├── AmountMismatch                client amount differs from the order total
+│   ├── CustomerMismatch              client customer id differs from the token's
+│   ├── InvalidCard                   Luhn, expiry, CVV
+│   ├── RawCardInputDisabled          card numbers are not accepted by configuration
+│   ├── IdempotencyKeyReused          same key, different request
+│   └── RefundNotAllowed              more than captured, wrong state
+├── DependencyUnavailable             retriable: nothing was changed
+│   ├── DbServiceUnavailable
+│   ├── GatewayUnavailable            the request never reached the gateway
+│   └── MessagingUnavailable
+├── DbServiceError                    the db-service answered with an unexpected error
+├── GatewayError                      the gateway answered a read with an unexpected error
+└── GatewayConfigurationError         credentials or merchant set-up rejected (E00007 …)
+```
+Errors carry a stable `code` and `retriable`, never an HTTP status: `api/errors.py` owns that table.
+Messages never contain card data or secrets.
+"""
+
+from typing import ClassVar
+
+
+class PaymentServiceError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    retriable: ClassVar[bool] = False  # True only when repeating the same call is safe
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+    @classmethod
+    def default_message(cls) -> str:
+        return cls.code.replace("_", " ")
+
+
+class AuthenticationFailed(PaymentServiceError):
+    code = "unauthenticated"
+
+
+class PermissionDenied(PaymentServiceError):
+    code = "forbidden"
+
+
+class NotFound(PaymentServiceError):
+    code = "not_found"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} not found")
+        self.order_id = order_id
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(f"payment {payment_id} not found")
+        self.payment_id = payment_id
+
+
+class Conflict(PaymentServiceError):
+    code = "conflict"
+
+
+class OrderNotPayable(Conflict):
+    code = "order_not_payable"
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        super().__init__(f"order {order_id} cannot be paid: {reason}")
+        self.order_id = order_id
+
+
+class PaymentInProgress(Conflict):
+    code = "payment_in_progress"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"a payment for order {order_id} is already in progress or done")
+        self.order_id = order_id
+
+
+class IdempotencyKeyInFlight(Conflict):
+    # The first request with this key has not finished; the client should retry later with the same key.
+    code = "idempotency_key_in_flight"
+
+
+class InvalidRequest(PaymentServiceError):
+    code = "invalid_request"
+
+
+class AmountMismatch(InvalidRequest):
+    code = "amount_mismatch"
+
+
+class CustomerMismatch(InvalidRequest):
+    code = "customer_mismatch"
+
+
+class InvalidCard(InvalidRequest):
+    code = "invalid_card"
+
+
+class RawCardInputDisabled(InvalidRequest):
+    code = "raw_card_input_disabled"
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+
+
+class RefundNotAllowed(InvalidRequest):
+    code = "refund_not_allowed"
+
+
+class DependencyUnavailable(PaymentServiceError):
+    code = "dependency_unavailable"
+    retriable = True
+
+
+class DbServiceUnavailable(DependencyUnavailable):
+    code = "db_service_unavailable"
+
+
+class GatewayUnavailable(DependencyUnavailable):
+    # Nothing reached the gateway (connect failed), so the card was certainly not charged.
+    code = "gateway_unavailable"
+
+
+class MessagingUnavailable(DependencyUnavailable):
+    code = "messaging_unavailable"
+
+
+class DbServiceError(PaymentServiceError):
+    code = "db_service_error"
+
+
+class GatewayError(PaymentServiceError):
+    # A lookup (reporting API) got an error answer we cannot act on, e.g. a schema error: a bug or an outage.
+    code = "gateway_error"
+
+
+class GatewayConfigurationError(PaymentServiceError):
+    code = "gateway_configuration_error"

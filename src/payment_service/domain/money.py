@@ -1,0 +1,66 @@
+"""Money: a `Decimal` amount with an ISO 4217 currency, quantised to the currency's minor unit."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+# Currencies whose minor unit is not two digits; everything else has cents.
+_MINOR_UNIT_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+
+
+def minor_unit_digits(currency: str) -> int:
+    return _MINOR_UNIT_DIGITS.get(currency, 2)
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    exponent = Decimal(1).scaleb(-minor_unit_digits(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def parse_amount(text: str) -> Decimal:
+    """Parse a decimal string such as "59.97"; raises ValueError for anything that is not a finite number."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"not a decimal amount: {text!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount: {text!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):  # a float would lose cents; refuse it outright
+            raise TypeError("Money amounts are Decimal, never float")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
+        object.__setattr__(self, "amount", quantize(self.amount, self.currency))
+
+    @classmethod
+    def of(cls, amount: str | Decimal | int, currency: str = "USD") -> "Money":
+        value = parse_amount(amount) if isinstance(amount, str) else Decimal(amount)
+        return cls(value, currency)
+
+    def __add__(self, other: "Money") -> "Money":
+        self._require_same_currency(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: "Money") -> "Money":
+        self._require_same_currency(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def times(self, quantity: int) -> "Money":
+        return Money(self.amount * quantity, self.currency)
+
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    def _require_same_currency(self, other: "Money") -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"currency mismatch: {self.currency} and {other.currency}")
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"

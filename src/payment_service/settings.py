@@ -1,0 +1,159 @@
+"""Configuration: one root, a group per outside system, read from `PAYMENTS_…` environment variables.
+
+`PAYMENTS_GATEWAY__TRANSACTION_KEY=…` sets `settings.gateway.transaction_key`. The original service's
+variable names (`BOOTSTRAP_SERVER`, `KAFKA_PAYMENT_TOPIC`, `KAFKA_NOTIFICATION_TOPIC`,
+`KAFKA_PAYMENT_CONSUMER_GROUP_ID`, `API_LOGIN_ID`, `TRANSACTION_KEY`) are read too, below the
+`PAYMENTS_` names, so its deployments keep working. Defaults run against the local stack of
+`make run`: the bundled simulator, the reference db-service, a broker on 127.0.0.1:9092.
+"""
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Shared with `authorize-net-simulator serve` and `make run`; for local use only.
+DEV_GATEWAY_LOGIN_ID = "sim-api-login"
+DEV_GATEWAY_TRANSACTION_KEY = "simTransKey00001"
+DEV_GATEWAY_SIGNATURE_KEY = "A1" * 64
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105 - documented dev default
+
+GATEWAY_ENDPOINTS = {
+    "sandbox": "https://apitest.authorize.net/xml/v1/request.api",
+    "production": "https://api.authorize.net/xml/v1/request.api",
+}
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Raw card numbers put the service in PCI scope; deployments using Accept.js switch this off.
+    allow_raw_card: bool = True
+    idempotency_ttl_s: int = 24 * 3600
+
+
+class AuthSettings(BaseModel):
+    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256"] = "HS256"
+    secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    public_key: str | None = None  # PEM, for RS256/ES256
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_s: int = 30
+    token_ttl_s: int = 3600
+
+
+class GatewaySettings(BaseModel):
+    # A URL, or "sandbox" / "production" for Authorize.Net's own endpoints.
+    endpoint: str = "http://127.0.0.1:8002/xml/v1/request.api"
+    login_id: str = DEV_GATEWAY_LOGIN_ID
+    transaction_key: SecretStr = SecretStr(DEV_GATEWAY_TRANSACTION_KEY)
+    signature_key: SecretStr = SecretStr(DEV_GATEWAY_SIGNATURE_KEY)
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 20.0
+    duplicate_window_s: int = 120
+    max_connections: int = 200
+
+    @property
+    def url(self) -> str:
+        return GATEWAY_ENDPOINTS.get(self.endpoint, self.endpoint)
+
+
+class DbServiceSettings(BaseModel):
+    base_url: str = "http://127.0.0.1:8001"
+    token: SecretStr | None = None
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 5.0
+    max_retries: int = 3
+    backoff_ms: int = 100
+    max_connections: int = 200
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    payment_topic: str = "payments"
+    notification_topic: str = "notifications"
+    dlq_topic: str = "payments.dlq"
+    consumer_group: str = "payment-service"
+    topic_partitions: int = 3
+    replication_factor: int = 1
+    linger_ms: int = 5
+    request_timeout_ms: int = 15000
+
+
+class StoreSettings(BaseModel):
+    # SQLite (WAL) serves one host; use postgresql+asyncpg://… for several instances.
+    database_url: str = "sqlite+aiosqlite:///./var/payment-service.sqlite3"
+    echo: bool = False
+
+
+class RelaySettings(BaseModel):
+    sweep_interval_s: float = 1.0
+    batch_size: int = 500
+    max_backoff_s: float = 10.0
+
+
+class ReconcilerSettings(BaseModel):
+    interval_s: float = 30.0
+    # An attempt still `processing` this long after sending is treated like `unknown` (a crash).
+    processing_grace_s: float = 60.0
+    not_found_grace_s: float = 600.0
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+    json_output: bool = Field(default=True, alias="json")
+
+
+_LEGACY_NAMES: dict[str, tuple[str, str]] = {
+    "BOOTSTRAP_SERVER": ("kafka", "bootstrap_servers"),
+    "KAFKA_PAYMENT_TOPIC": ("kafka", "payment_topic"),
+    "KAFKA_NOTIFICATION_TOPIC": ("kafka", "notification_topic"),
+    "KAFKA_PAYMENT_CONSUMER_GROUP_ID": ("kafka", "consumer_group"),
+    "API_LOGIN_ID": ("gateway", "login_id"),
+    "TRANSACTION_KEY": ("gateway", "transaction_key"),
+}
+
+
+class LegacyEnvSource(PydanticBaseSettingsSource):
+    """The original service's variable names, mapped into their groups."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, dict[str, str]] = {}
+        for name, (group, key) in _LEGACY_NAMES.items():
+            if (value := os.environ.get(name)) is not None:
+                values.setdefault(group, {})[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYMENTS_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    db_service: DbServiceSettings = DbServiceSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    store: StoreSettings = StoreSettings()
+    relay: RelaySettings = RelaySettings()
+    reconciler: ReconcilerSettings = ReconcilerSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: explicit arguments, PAYMENTS_ variables, .env, then the legacy names.
+        return init_settings, env_settings, dotenv_settings, LegacyEnvSource(settings_cls), file_secret_settings

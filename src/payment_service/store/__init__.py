@@ -1,0 +1,1 @@
+"""The local store: payment attempts, idempotency keys and the outbox (SQLAlchemy 2, async, Core)."""

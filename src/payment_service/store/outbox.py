@@ -1,0 +1,117 @@
+"""The outbox: events written in the same transaction as the state change they describe.
+
+The relay reads unpublished rows in `seq` order and marks them published only after the broker
+acknowledged them; a crash in between publishes them again, so consumers deduplicate by event id.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payment_service.domain.events import EventStream, OutboundEvent
+from payment_service.store.database import UtcDateTime, metadata
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("stream", String(32), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+)
+Index(
+    "ix_outbox_unpublished",
+    outbox.c.seq,
+    sqlite_where=outbox.c.published_at.is_(None),
+    postgresql_where=outbox.c.published_at.is_(None),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    event: OutboundEvent
+
+
+async def add_events(conn: AsyncConnection, events: Sequence[OutboundEvent]) -> None:
+    """Append events; call inside the transaction that makes the change they describe."""
+    if not events:
+        return
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "event_id": e.event_id,
+                "stream": e.stream.value,
+                "event_type": e.event_type,
+                "subject": e.subject,
+                "key": e.key,
+                "data": e.data,
+                "occurred_at": e.occurred_at,
+                "attempts": 0,
+            }
+            for e in events
+        ],
+    )
+
+
+async def fetch_unpublished(conn: AsyncConnection, *, limit: int, skip_locked: bool = False) -> list[OutboxRow]:
+    """Oldest unpublished rows first. With `skip_locked` (PostgreSQL) rows claimed by another relay are skipped."""
+    query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(limit)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    rows = (await conn.execute(query)).mappings().all()
+    return [
+        OutboxRow(
+            seq=row["seq"],
+            event=OutboundEvent(
+                event_id=row["event_id"],
+                stream=EventStream(row["stream"]),
+                event_type=row["event_type"],
+                subject=row["subject"],
+                key=row["key"],
+                data=row["data"],
+                occurred_at=row["occurred_at"],
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def mark_published(conn: AsyncConnection, seqs: Sequence[int], *, published_at: datetime) -> None:
+    if seqs:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.seq.in_(seqs))
+            .values(published_at=published_at, attempts=outbox.c.attempts + 1)
+        )
+
+
+async def fetch_backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many rows wait, and when the oldest of them occurred (for lag metrics)."""
+    row = (
+        await conn.execute(select(func.count(), func.min(outbox.c.occurred_at)).where(outbox.c.published_at.is_(None)))
+    ).one()
+    count, oldest = row
+    return int(count), UtcDateTime().process_result_value(oldest, conn.dialect) if oldest is not None else None

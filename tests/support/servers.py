@@ -1,0 +1,53 @@
+"""Real HTTP servers for tests: an ASGI app served by uvicorn on 127.0.0.1.
+
+The listening socket is bound before the server thread starts, so a client may connect at once:
+the kernel queues the connection until uvicorn accepts it, and no test waits by polling.
+"""
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+def bind_free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    return sock
+
+
+@contextmanager
+def serve_app(app: ASGIApp, *, lifespan: str = "on") -> Iterator[str]:
+    """Serve `app` in a background thread with its own event loop; yield its base URL.
+
+    The app's lifespan has completed when the first request is accepted, because uvicorn runs
+    start-up before it starts accepting on the pre-bound socket.
+    """
+    sock = bind_free_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # surfaced to the test below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    if failure:
+        raise failure[0]
