@@ -1,0 +1,1 @@
+"""Kafka adapter. `client` wraps aiokafka (typed producer, manually committing consumer, topic creation)."""
