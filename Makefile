@@ -26,7 +26,6 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	@scripts/kafka/kafka.sh fetch
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile --app-root . start
 
 lint: $(STAMP)
