@@ -10,6 +10,7 @@ PaymentServiceError
 ├── Conflict
 │   ├── OrderNotPayable               paid, cancelled, nothing to pay
 │   ├── PaymentInProgress             another attempt for the order is active
+│   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
 │   └── IdempotencyKeyInFlight        the same key is being processed
 ├── InvalidRequest
 │   ├── AmountMismatch                client amount differs from the order total
@@ -23,6 +24,7 @@ PaymentServiceError
 │   ├── GatewayUnavailable            the request never reached the gateway
 │   └── MessagingUnavailable
 ├── DbServiceError                    the db-service answered with an unexpected error
+├── InvalidEvent                      a consumed event that can never be processed (undecodable, off schema)
 ├── GatewayError                      the gateway answered a read with an unexpected error
 └── GatewayConfigurationError         credentials or merchant set-up rejected (E00007 …)
 ```
@@ -99,6 +101,14 @@ class PaymentInProgress(Conflict):
         self.order_id = order_id
 
 
+class PaymentVersionConflict(Conflict):
+    code = "payment_version_conflict"
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(f"payment {payment_id} was changed concurrently")
+        self.payment_id = payment_id
+
+
 class IdempotencyKeyInFlight(Conflict):
     # The first request with this key has not finished; the client should retry later with the same key.
     code = "idempotency_key_in_flight"
@@ -161,3 +171,12 @@ class GatewayError(PaymentServiceError):
 
 class GatewayConfigurationError(PaymentServiceError):
     code = "gateway_configuration_error"
+
+
+class InvalidEvent(PaymentServiceError):
+    # Redelivering it changes nothing: the consumer sends it to the dead-letter topic and moves on.
+    code = "invalid_event"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # a short, stable word: undecodable, invalid_schema, unsupported_type

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import assert_never
 
 from payment_service.domain.payments import PaymentStatus
 
@@ -34,7 +35,11 @@ class GatewayTransactionStatus(StrEnum):
     def payment_status(self) -> PaymentStatus:
         """The status of our payment that this transaction status implies."""
         match self:
-            case GatewayTransactionStatus.AUTHORIZED | GatewayTransactionStatus.CAPTURED | GatewayTransactionStatus.SETTLED:
+            case (
+                GatewayTransactionStatus.AUTHORIZED
+                | GatewayTransactionStatus.CAPTURED
+                | GatewayTransactionStatus.SETTLED
+            ):
                 return PaymentStatus.APPROVED
             case GatewayTransactionStatus.HELD_FOR_REVIEW:
                 return PaymentStatus.HELD_FOR_REVIEW
@@ -53,6 +58,8 @@ class GatewayTransactionStatus(StrEnum):
                 return PaymentStatus.REFUNDED
             case GatewayTransactionStatus.UNRECOGNIZED:
                 return PaymentStatus.UNKNOWN
+            case _ as unreachable:
+                assert_never(unreachable)
 
     @property
     def can_void(self) -> bool:

@@ -1,0 +1,326 @@
+"""The async Authorize.Net client: charges, captures, refunds, voids, and the reporting look-ups.
+
+Failure semantics, the contract the pay flow and the reconciler rely on:
+* Nothing sent (connect error, connect or pool time-out): `GatewayUnavailable`, retriable.
+* Sent, but no answer read (read time-out, reset, protocol error, non-200, undecodable body):
+  a transaction call returns a `ChargeOutcome` of kind `UNKNOWN`; a read-only call raises
+  `GatewayUnavailable`, as repeating a look-up is safe.
+* Every answer to a transaction is a `ChargeOutcome` (see `outcomes.py`), including credentials
+  the gateway rejects (`CONFIGURATION_ERROR`). Read-only calls raise `GatewayConfigurationError`
+  for those, and `GatewayError` for other error answers.
+* Nothing is retried here: after a request may have reached the gateway, only reconciliation may
+  decide (a second send could charge twice).
+
+Bodies are never logged, as they carry the transaction key and card data; log fields name the
+operation, refId, invoiceNumber, amount, card last four and the gateway's codes.
+"""
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar, assert_never
+
+import httpx
+import structlog
+
+from payment_service.domain.errors import GatewayConfigurationError, GatewayError, GatewayUnavailable
+from payment_service.domain.money import Money
+from payment_service.domain.payments import CardDetails, ChargeOutcome, ChargeOutcomeKind, ChargeRequest
+from payment_service.domain.transactions import TransactionDetails, UnsettledTransactionsPage
+from payment_service.gateway import wire
+from payment_service.gateway.outcomes import (
+    NO_ANSWER,
+    NOT_FOUND_CODE,
+    classify_transaction,
+    is_configuration_error,
+    is_try_again,
+)
+from payment_service.settings import GatewaySettings
+
+log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
+
+_HEADERS: Final = {"Content-Type": "application/json", "Accept": "application/json"}
+# Shorter than common server idle time-outs (uvicorn: 5 s), so a pooled connection is not reused
+# just as the server closes it: that race would turn a request that never arrived into UNKNOWN.
+_KEEPALIVE_EXPIRY_S: Final = 4.0
+
+
+def build_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    """The process's HTTP client for the gateway; the caller owns it and closes it (`aclose`)."""
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout_s,
+        read=settings.read_timeout_s,
+        write=settings.read_timeout_s,
+        pool=settings.connect_timeout_s,
+    )
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_connections,
+        keepalive_expiry=_KEEPALIVE_EXPIRY_S,
+    )
+    return httpx.AsyncClient(timeout=timeout, limits=limits, headers=_HEADERS, follow_redirects=False)
+
+
+class _NoAnswer(Exception):
+    """The request may have reached the gateway, but no usable answer was read."""
+
+
+class AuthorizeNetGateway:
+    def __init__(self, client: httpx.AsyncClient, settings: GatewaySettings) -> None:
+        self._client = client
+        self._url = settings.url
+        self._credentials = wire.Credentials(settings.login_id, settings.transaction_key)
+        self._duplicate_window_s = settings.duplicate_window_s
+
+    # ------------------------------------------------------------ transactions
+
+    async def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        """Authorise and capture (`authCaptureTransaction`). Never retried; see the module docstring.
+
+        Raises:
+            GatewayUnavailable: nothing was sent.
+            GatewayConfigurationError: the endpoint is not a usable URL (nothing was sent).
+            ValueError: invoice_number or ref_id is empty or longer than 20 characters.
+        """
+        return await self._charge(request, wire.AUTH_CAPTURE, "charge")
+
+    async def authorize(self, request: ChargeRequest) -> ChargeOutcome:
+        """Authorise only (`authOnlyTransaction`); `capture` it later. Raises as `charge`."""
+        return await self._charge(request, wire.AUTH_ONLY, "authorize")
+
+    async def capture(
+        self, transaction_id: str, amount: Money | None = None, *, ref_id: str | None = None
+    ) -> ChargeOutcome:
+        """Capture an authorisation (`priorAuthCaptureTransaction`); no amount captures all of it."""
+        transaction = wire.build_capture_transaction(transaction_id, amount)
+        fields = {"operation": "capture", "ref_transaction_id": transaction_id, "ref_id": ref_id}
+        if amount is not None:
+            fields["amount"] = str(amount.amount)
+        return await self._transact(
+            wire.build_create_transaction(self._credentials, transaction, ref_id=ref_id), fields
+        )
+
+    async def refund(
+        self,
+        transaction_id: str,
+        amount: Money,
+        *,
+        card_last4: str,
+        ref_id: str | None = None,
+        invoice_number: str | None = None,
+    ) -> ChargeOutcome:
+        """Refund a **settled** transaction (`refundTransaction`); unsettled ones are voided instead.
+
+        The card is named by its last four digits only. Refunds fall under the duplicate check
+        too: two equal partial refunds within the window need different invoice numbers.
+        """
+        transaction = wire.build_refund_transaction(
+            transaction_id,
+            amount,
+            card_last4=card_last4,
+            invoice_number=invoice_number,
+            duplicate_window_s=self._duplicate_window_s,
+        )
+        fields = {
+            "operation": "refund",
+            "ref_transaction_id": transaction_id,
+            "amount": str(amount.amount),
+            "card_last4": card_last4,
+            "ref_id": ref_id,
+            "invoice_number": invoice_number,
+        }
+        return await self._transact(
+            wire.build_create_transaction(self._credentials, transaction, ref_id=ref_id), fields
+        )
+
+    async def void(self, transaction_id: str, *, ref_id: str | None = None) -> ChargeOutcome:
+        """Void an unsettled transaction (`voidTransaction`)."""
+        transaction = wire.build_void_transaction(transaction_id)
+        fields = {"operation": "void", "ref_transaction_id": transaction_id, "ref_id": ref_id}
+        return await self._transact(
+            wire.build_create_transaction(self._credentials, transaction, ref_id=ref_id), fields
+        )
+
+    async def _charge(self, request: ChargeRequest, transaction_type: str, operation: str) -> ChargeOutcome:
+        transaction = wire.build_charge_transaction(request, transaction_type=transaction_type)
+        api_request = wire.build_create_transaction(self._credentials, transaction, ref_id=request.ref_id)
+        method = request.payment_method
+        fields = {
+            "operation": operation,
+            "ref_id": request.ref_id,
+            "invoice_number": request.invoice_number,
+            "amount": str(request.amount.amount),
+            "card_last4": method.last4 if isinstance(method, CardDetails) else None,
+        }
+        return await self._transact(api_request, fields)
+
+    async def _transact(self, api_request: wire.ApiRequest, fields: dict[str, Any]) -> ChargeOutcome:
+        started = time.perf_counter()
+        try:
+            document = await self._exchange(api_request)
+            outcome = classify_transaction(wire.read_create_transaction(document))
+        except (_NoAnswer, wire.WireFormatError) as exc:
+            log.warning("gateway.outcome_unknown", reason=str(exc), elapsed_ms=_elapsed_ms(started), **fields)
+            return ChargeOutcome(ChargeOutcomeKind.UNKNOWN, NO_ANSWER)
+        _log_outcome(outcome, elapsed_ms=_elapsed_ms(started), **fields)
+        return outcome
+
+    # ------------------------------------------------------------ look-ups
+
+    async def fetch_transaction_details(self, transaction_id: str) -> TransactionDetails | None:
+        """The gateway's record of one transaction, or None when it has none (E00040).
+
+        Its `ref_id` is the refId sent with the transaction (`transrefId`), which confirms a match.
+
+        Raises:
+            GatewayUnavailable: no answer (retriable).
+            GatewayConfigurationError: credentials rejected, or the Transaction Details API is off (E00011).
+            GatewayError: any other error answer.
+        """
+        result, document = await self._query(
+            wire.build_transaction_details_request(self._credentials, transaction_id), tolerated=NOT_FOUND_CODE
+        )
+        if not result.is_ok:
+            return None
+        return self._read(wire.read_transaction_details, document)
+
+    async def fetch_unsettled_transactions(
+        self, limit: int = 100, offset: int = 1, *, newest_first: bool = True
+    ) -> UnsettledTransactionsPage:
+        """One page of unsettled transactions, sorted by submit time.
+
+        `offset` is a page number (1-based, as the gateway counts it), `limit` the page size (1 to 1000).
+        Raises as `fetch_transaction_details`.
+        """
+        request = wire.build_unsettled_list_request(
+            self._credentials, limit=limit, offset=offset, newest_first=newest_first
+        )
+        _, document = await self._query(request)
+        return self._read(wire.read_unsettled_list, document)
+
+    async def fetch_unsettled_transaction_by_ref_id(
+        self,
+        ref_id: str,
+        *,
+        invoice_number: str | None = None,
+        submitted_after: datetime | None = None,
+        page_size: int = 100,
+    ) -> TransactionDetails | None:
+        """The unsettled transaction sent with `ref_id`, or None.
+
+        The gateway has no look-up by refId, so this pages the unsettled list newest first, stops
+        at rows submitted before `submitted_after`, keeps rows of `invoice_number` (when given),
+        and confirms each candidate through its details (`transrefId`). Give the invoice number:
+        without it every row costs a details call. Raises as `fetch_transaction_details`.
+        """
+        for offset in range(1, 100_001):
+            page = await self.fetch_unsettled_transactions(page_size, offset, newest_first=True)
+            for row in page.transactions:
+                if submitted_after is not None and row.submitted_at < submitted_after:
+                    return None
+                if invoice_number is not None and row.invoice_number != invoice_number:
+                    continue
+                details = await self.fetch_transaction_details(row.transaction_id)
+                if details is not None and details.ref_id == ref_id:
+                    return details
+            if len(page.transactions) < page_size or offset * page_size >= page.total_count:
+                return None
+        return None
+
+    async def authenticate_test(self) -> bool:
+        """Whether the gateway accepts our credentials (`authenticateTestRequest`), for readiness.
+
+        Raises:
+            GatewayUnavailable: no answer (retriable).
+            GatewayError: an error answer other than a credentials or set-up rejection.
+        """
+        try:
+            await self._query(wire.build_authenticate_test_request(self._credentials))
+        except GatewayConfigurationError:
+            return False
+        return True
+
+    async def _query(
+        self, api_request: wire.ApiRequest, *, tolerated: str | None = None
+    ) -> tuple[wire.ApiResult, wire.JsonObject]:
+        try:
+            document = await self._exchange(api_request)
+            result = wire.read_result(document)
+        except (_NoAnswer, wire.WireFormatError) as exc:
+            log.warning("gateway.query_unanswered", method=api_request.method, reason=str(exc))
+            raise GatewayUnavailable(f"no usable answer from the gateway to {api_request.method}") from exc
+        if result.is_ok or (tolerated is not None and tolerated in result.codes):
+            return result, document
+        codes = ",".join(result.codes)
+        if is_configuration_error(result):
+            log.error("gateway.configuration_rejected", method=api_request.method, codes=codes)
+            raise GatewayConfigurationError(f"the gateway rejected our credentials or set-up ({codes})")
+        if is_try_again(result):
+            log.warning("gateway.query_failed", method=api_request.method, codes=codes)
+            raise GatewayUnavailable(f"the gateway could not answer {api_request.method} ({codes})")
+        log.error("gateway.query_failed", method=api_request.method, codes=codes)
+        # Codes only: some error texts quote the offending input.
+        raise GatewayError(f"the gateway answered {api_request.method} with {codes or 'an error'}")
+
+    @staticmethod
+    def _read(reader: Callable[[wire.JsonObject], _T], document: wire.JsonObject) -> _T:
+        try:
+            return reader(document)
+        except wire.WireFormatError as exc:
+            raise GatewayError(f"unexpected answer from the gateway: {exc}") from exc
+
+    # ------------------------------------------------------------ transport
+
+    async def _exchange(self, api_request: wire.ApiRequest) -> wire.JsonObject:
+        """POST one request and decode the answer.
+
+        Raises:
+            GatewayUnavailable: the connection could not be made: nothing was sent.
+            GatewayConfigurationError: the endpoint is not a usable URL.
+            _NoAnswer: the request may have been sent, but no usable answer came back.
+        """
+        body = api_request.to_json()
+        try:
+            response = await self._client.post(self._url, content=body, headers=_HEADERS)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            log.warning("gateway.unreachable", method=api_request.method, error=type(exc).__name__)
+            raise GatewayUnavailable("could not connect to the gateway") from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise GatewayConfigurationError("the gateway endpoint is not a usable URL") from exc
+        except httpx.TransportError as exc:
+            # Read or write time-out, reset, protocol error: the gateway may have acted on it.
+            raise _NoAnswer(type(exc).__name__) from exc
+        if response.status_code != httpx.codes.OK:
+            raise _NoAnswer(f"HTTP {response.status_code}")
+        try:
+            return wire.decode_body(response.content)
+        except wire.WireFormatError as exc:
+            raise _NoAnswer(str(exc)) from exc
+
+
+def _log_outcome(outcome: ChargeOutcome, **fields: Any) -> None:
+    result = outcome.result
+    fields.update(
+        kind=outcome.kind.value,
+        transaction_id=result.transaction_id,
+        response_code=result.response_code,
+        reason_code=result.reason_code,
+    )
+    match outcome.kind:
+        case ChargeOutcomeKind.CONFIGURATION_ERROR:
+            log.error("gateway.configuration_rejected", **fields)
+        case ChargeOutcomeKind.UNKNOWN:
+            log.warning("gateway.outcome_unknown", **fields)
+        case ChargeOutcomeKind.FAILED:
+            log.warning("gateway.transaction_failed", **fields)
+        case ChargeOutcomeKind.DUPLICATE:
+            log.warning("gateway.duplicate_reported", original_transaction_id=outcome.original_transaction_id, **fields)
+        case ChargeOutcomeKind.APPROVED | ChargeOutcomeKind.DECLINED | ChargeOutcomeKind.HELD_FOR_REVIEW:
+            log.info("gateway.transaction_answered", soft_decline=outcome.soft_decline, **fields)
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
