@@ -14,22 +14,24 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def bind_free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def bind_free_socket(port: int = 0) -> socket.socket:
+    """Bind 127.0.0.1:`port` (0: any free port); SO_REUSEADDR lets a stopped server's port be bound again."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(2048)
     return sock
 
 
 @contextmanager
-def serve_app(app: ASGIApp, *, lifespan: str = "on") -> Iterator[str]:
+def serve_app(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> Iterator[str]:
     """Serve `app` in a background thread with its own event loop; yield its base URL.
 
     The app's lifespan has completed when the first request is accepted, because uvicorn runs
-    start-up before it starts accepting on the pre-bound socket.
+    start-up before it starts accepting on the pre-bound socket. `port` (default: any free one)
+    lets a test stop a server and serve again on the same address.
     """
-    sock = bind_free_socket()
+    sock = bind_free_socket(port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)  # type: ignore[arg-type]
     server = uvicorn.Server(config)

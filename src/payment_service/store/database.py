@@ -5,6 +5,9 @@ Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two processes (API
 meet in a read-then-upgrade deadlock; `busy_timeout` makes the loser wait instead of failing.
 """
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,12 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from payment_service.settings import StoreSettings
+
+READ_ONLY_OPTION = "payment_service_read_only"
 
 metadata = MetaData(
     naming_convention={
@@ -78,10 +83,41 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (see `Database.reading`) begin deferred: in WAL mode they never wait for the writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
 
 
 async def create_tables(engine: AsyncEngine) -> None:
     """Create missing tables (create-on-start); the schema version lives in the `schema_version` table."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+
+
+class Database:
+    """The engine, with write transactions taken one at a time per process on SQLite.
+
+    SQLite has a single writer; connections that queue on its lock back off by sleeping (busy handler),
+    which costs milliseconds under load. Queueing on an asyncio lock first costs nothing and keeps the
+    writer busy. PostgreSQL needs no such lock.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
+        self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed when the block ends, rolled back when it raises."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (SQLite WAL readers never wait for the writer)."""
+        async with self._reader.connect() as conn:
+            yield conn

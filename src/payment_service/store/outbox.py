@@ -2,6 +2,12 @@
 
 The relay reads unpublished rows in `seq` order and marks them published only after the broker
 acknowledged them; a crash in between publishes them again, so consumers deduplicate by event id.
+
+Several relays (the API's and the worker's, or several instances on PostgreSQL) share the table
+through a lease: `claim_unpublished` takes the oldest rows nobody holds (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite write transactions are serialised anyway), stamps `lease_until`, and commits, so
+no transaction stays open while the relay talks to Kafka. A relay that dies holding a lease only
+delays its rows until the lease runs out.
 """
 
 from collections.abc import Sequence
@@ -18,9 +24,11 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_service.domain.events import EventStream, OutboundEvent
@@ -39,6 +47,7 @@ outbox = Table(
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", UtcDateTime, nullable=True),
 )
 Index(
     "ix_outbox_unpublished",
@@ -81,22 +90,56 @@ async def fetch_unpublished(conn: AsyncConnection, *, limit: int, skip_locked: b
     query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(limit)
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    rows = (await conn.execute(query)).mappings().all()
-    return [
-        OutboxRow(
-            seq=row["seq"],
-            event=OutboundEvent(
-                event_id=row["event_id"],
-                stream=EventStream(row["stream"]),
-                event_type=row["event_type"],
-                subject=row["subject"],
-                key=row["key"],
-                data=row["data"],
-                occurred_at=row["occurred_at"],
-            ),
+    return [_outbox_row(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+def _outbox_row(row: RowMapping) -> OutboxRow:
+    return OutboxRow(
+        seq=row["seq"],
+        event=OutboundEvent(
+            event_id=row["event_id"],
+            stream=EventStream(row["stream"]),
+            event_type=row["event_type"],
+            subject=row["subject"],
+            key=row["key"],
+            data=row["data"],
+            occurred_at=row["occurred_at"],
+        ),
+    )
+
+
+async def claim_unpublished(
+    conn: AsyncConnection, *, limit: int, now: datetime, lease_until: datetime, skip_locked: bool = False
+) -> list[OutboxRow]:
+    """Lease the oldest unpublished rows that no other relay holds, in `seq` order.
+
+    Call in a short transaction of its own and commit before publishing; `mark_published` or
+    `release_claims` ends the lease.
+    """
+    query = (
+        select(outbox)
+        .where(outbox.c.published_at.is_(None), or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    rows = [_outbox_row(row) for row in (await conn.execute(query)).mappings().all()]
+    if rows:
+        await conn.execute(
+            update(outbox).where(outbox.c.seq.in_([row.seq for row in rows])).values(lease_until=lease_until)
         )
-        for row in rows
-    ]
+    return rows
+
+
+async def release_claims(conn: AsyncConnection, seqs: Sequence[int]) -> None:
+    """Give leased rows back after a failed publish, so any relay may retry them at once."""
+    if seqs:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.seq.in_(seqs), outbox.c.published_at.is_(None))
+            .values(lease_until=None, attempts=outbox.c.attempts + 1)
+        )
 
 
 async def mark_published(conn: AsyncConnection, seqs: Sequence[int], *, published_at: datetime) -> None:
@@ -104,7 +147,7 @@ async def mark_published(conn: AsyncConnection, seqs: Sequence[int], *, publishe
         await conn.execute(
             update(outbox)
             .where(outbox.c.seq.in_(seqs))
-            .values(published_at=published_at, attempts=outbox.c.attempts + 1)
+            .values(published_at=published_at, attempts=outbox.c.attempts + 1, lease_until=None)
         )
 
 

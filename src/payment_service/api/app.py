@@ -1,0 +1,50 @@
+"""`create_app(settings)`: the FastAPI application, its lifespan and its routes.
+
+The lifespan opens the process's resources (`open_resources`), builds the use cases and yields them as
+a typed `AppState`; on shutdown it lets charges already sent finish recording before closing anything.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from payment_service.api import health, payments
+from payment_service.api.auth import TokenVerifier
+from payment_service.api.dependencies import AppState
+from payment_service.api.errors import install_error_handlers
+from payment_service.api.middleware import RequestContextMiddleware
+from payment_service.resources import open_resources, running_outbox_relay
+from payment_service.services.payments import PaymentService
+from payment_service.settings import Settings
+
+DESCRIPTION = """
+Takes a customer's payment for an order and charges it through Authorize.Net, at most once.
+Errors are RFC 9457 `application/problem+json` documents with a stable `code`.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    verifier = TokenVerifier(settings.auth)  # fails at start-up, not on the first request, if misconfigured
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
+        # The in-process relay publishes each payment's events right after its commit.
+        async with open_resources(settings) as resources, running_outbox_relay(resources):
+            service = PaymentService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                duplicate_window_s=settings.gateway.duplicate_window_s,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                outbox_written=resources.notify_outbox_written,
+            )
+            yield AppState(settings=settings, resources=resources, payments=service, verifier=verifier)
+            await service.drain()
+
+    app = FastAPI(title="Payment service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(payments.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestContextMiddleware)
+    return app

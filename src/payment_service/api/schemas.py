@@ -1,0 +1,207 @@
+"""HTTP models of the payment API: `PayRequest` in, the payment resource and problem details out.
+
+`PayRequest` accepts the preferred body (`payment: {opaque_data | card}`) and the original service's flat
+body (`card_number`, `expiration_date`, `card_code`). Both forbid unknown fields. Card fields are `SecretStr`
+from the moment they are parsed. Replies are serialised with orjson from plain dicts (`payment_body`);
+`PaymentResponse` documents that shape in OpenAPI, and a test holds the two together.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Final
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+
+from payment_service.domain.errors import InvalidCard
+from payment_service.domain.payments import CardDetails, OpaqueData, Payment, PaymentMethod, PaymentStatus
+
+PROBLEM_JSON: Final = "application/problem+json"
+
+
+def _id_text(value: object) -> object:
+    # The original front ends send numeric ids; ours are strings.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=64)]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpaqueDataIn(RequestModel):
+    descriptor: str = Field(min_length=1, max_length=64, examples=["COMMON.ACCEPT.INAPP.PAYMENT"])
+    value: SecretStr = Field(min_length=1, max_length=8192)
+
+
+class CardIn(RequestModel):
+    number: SecretStr = Field(min_length=12, max_length=23, description="Card number; digits, spaces or dashes.")
+    expiration: str = Field(min_length=4, max_length=7, description="YYYY-MM (MM/YY and MMYY are accepted).")
+    cvv: SecretStr | None = Field(default=None, min_length=3, max_length=4)
+
+
+class PaymentMethodIn(RequestModel):
+    opaque_data: OpaqueDataIn | None = None
+    card: CardIn | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "PaymentMethodIn":
+        if (self.opaque_data is None) == (self.card is None):
+            raise ValueError("payment needs exactly one of opaque_data or card")
+        return self
+
+
+class PayRequest(RequestModel):
+    order_id: IdText
+    payment: PaymentMethodIn | None = None
+    customer_id: IdText | None = Field(default=None, description="Optional; must equal the token's subject.")
+    amount: Decimal | None = Field(default=None, description="Optional; must equal the order total.", gt=0)
+    # The original service's flat card fields.
+    card_number: SecretStr | None = Field(default=None, min_length=12, max_length=23)
+    expiration_date: str | None = Field(default=None, min_length=4, max_length=7)
+    card_code: SecretStr | None = Field(default=None, min_length=3, max_length=4)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "1001",
+                    "payment": {
+                        "opaque_data": {"descriptor": "COMMON.ACCEPT.INAPP.PAYMENT", "value": "eyJjb2RlIjoi..."}
+                    },
+                    "customer_id": "42",
+                    "amount": "59.97",
+                },
+                {
+                    "order_id": "1001",
+                    "payment": {"card": {"number": "4111111111111111", "expiration": "2030-12", "cvv": "123"}},
+                },
+                {
+                    "order_id": "1001",
+                    "customer_id": "42",
+                    "amount": "59.97",
+                    "card_number": "4111111111111111",
+                    "expiration_date": "2030-12",
+                    "card_code": "123",
+                },
+            ]
+        },
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "PayRequest":
+        flat = self.card_number is not None or self.expiration_date is not None or self.card_code is not None
+        if self.payment is not None and flat:
+            raise ValueError("send either payment or the flat card fields, not both")
+        if self.payment is None and (self.card_number is None or self.expiration_date is None):
+            raise ValueError("payment (or card_number and expiration_date) is required")
+        return self
+
+    @property
+    def is_raw_card(self) -> bool:
+        return self.card_number is not None or (self.payment is not None and self.payment.card is not None)
+
+    def payment_method(self, *, today: date) -> PaymentMethod:
+        """The domain payment method. Raises: InvalidCard (Luhn, expiry, CVV form)."""
+        if self.payment is not None and self.payment.opaque_data is not None:
+            opaque = self.payment.opaque_data
+            return OpaqueData(descriptor=opaque.descriptor, value=opaque.value)
+        if self.payment is not None and self.payment.card is not None:
+            card = self.payment.card
+            number, expiration, cvv = card.number, card.expiration, card.cvv
+        else:
+            if self.card_number is None or self.expiration_date is None:  # excluded by _one_shape
+                raise InvalidCard("card_number and expiration_date are required")
+            number, expiration, cvv = self.card_number, self.expiration_date, self.card_code
+        return CardDetails.parse(
+            number=number.get_secret_value(),
+            expiration=expiration,
+            cvv=cvv.get_secret_value() if cvv is not None else None,
+            today=today,
+        )
+
+
+class GatewayResponse(BaseModel):
+    name: str = "authorize.net"
+    transaction_id: str | None = None
+    auth_code: str | None = None
+    response_code: str | None = None
+    reason_code: str | None = None
+    message: str | None = None
+    avs_result: str | None = None
+    cvv_result: str | None = None
+    account_number: str | None = Field(default=None, examples=["XXXX1111"])
+    account_type: str | None = None
+
+
+class PaymentResponse(BaseModel):
+    """The payment resource: never a card number or CVV, only the masked account number."""
+
+    id: str
+    order_id: str
+    customer_id: str
+    status: PaymentStatus
+    amount: str
+    currency: str
+    gateway: GatewayResponse | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentListResponse(BaseModel):
+    payments: list[PaymentResponse]
+
+
+class ProblemResponse(BaseModel):
+    """RFC 9457 problem details, with our stable `code`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str
+    request_id: str | None = None
+    payment: PaymentResponse | None = None
+    reason_code: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _timestamp(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def payment_dict(payment: Payment) -> dict[str, Any]:
+    result = payment.gateway
+    gateway: dict[str, Any] | None = None
+    if result is not None:
+        gateway = {
+            "name": result.name,
+            "transaction_id": result.transaction_id,
+            "auth_code": result.auth_code,
+            "response_code": result.response_code,
+            "reason_code": result.reason_code,
+            "message": result.message,
+            "avs_result": result.avs_result,
+            "cvv_result": result.cvv_result,
+            "account_number": result.account_number,
+            "account_type": result.account_type,
+        }
+    return {
+        "id": payment.payment_id,
+        "order_id": payment.order_id,
+        "customer_id": payment.customer_id,
+        "status": payment.status.value,
+        "amount": str(payment.amount.amount),
+        "currency": payment.amount.currency,
+        "gateway": gateway,
+        "created_at": _timestamp(payment.created_at),
+        "updated_at": _timestamp(payment.updated_at),
+    }
+
+
+def payment_body(payment: Payment) -> bytes:
+    return orjson.dumps(payment_dict(payment))

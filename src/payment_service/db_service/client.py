@@ -1,0 +1,170 @@
+"""`DbServiceClient`: the payment service's only way to the db-service (DESIGN §6).
+
+Every call is idempotent on the db-service's side (reads, `PATCH` of the order's payment status, the
+version-guarded `PUT` of a payment record), so connect errors, timeouts, 429 and 5xx answers are retried a
+bounded number of times with exponential backoff and jitter. What `httpx` raises is translated here:
+`DbServiceUnavailable` (retriable: try again later), `DbServiceError` (an answer we cannot use),
+`OrderNotFound`. The request id and `traceparent` of the current request travel along.
+"""
+
+import asyncio
+import random
+from collections.abc import Iterable, Mapping
+from typing import Final, TypeVar
+
+import httpx
+import orjson
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from payment_service.db_service.wire import (
+    CustomerWire,
+    OrderWire,
+    product_list_adapter,
+)
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
+from payment_service.domain.events import PaymentRecorded
+from payment_service.domain.orders import Customer, Order, Product
+from payment_service.settings import DbServiceSettings
+
+log = structlog.get_logger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_RETRIED_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+_PROPAGATED_CONTEXT: Final = (("request_id", "X-Request-ID"), ("traceparent", "traceparent"))
+
+
+def build_http_client(settings: DbServiceSettings) -> httpx.AsyncClient:
+    """The `httpx.AsyncClient` for the db-service: base URL, timeouts, pool size and bearer token."""
+    headers = {"Accept": "application/json"}
+    if settings.token is not None:
+        headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
+    return httpx.AsyncClient(
+        base_url=settings.base_url,
+        headers=headers,
+        timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+        ),
+    )
+
+
+def _context_headers() -> dict[str, str] | None:
+    bound = structlog.contextvars.get_contextvars()
+    headers = {header: str(bound[key]) for key, header in _PROPAGATED_CONTEXT if key in bound}
+    return headers or None
+
+
+def _error_places(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors(include_input=False, include_url=False)
+    )
+
+
+class DbServiceClient:
+    def __init__(self, client: httpx.AsyncClient, settings: DbServiceSettings) -> None:
+        self._client = client
+        self._max_retries = settings.max_retries
+        self._backoff_s = settings.backoff_ms / 1000
+
+    async def fetch_order(self, order_id: str) -> Order:
+        """Raises: OrderNotFound, DbServiceUnavailable, DbServiceError."""
+        response = await self._send("GET", f"/orders/{order_id}")
+        if response.status_code == 404:
+            raise OrderNotFound(order_id)
+        return self._parse(response, OrderWire).to_domain()
+
+    async def fetch_customer(self, customer_id: str) -> Customer:
+        response = await self._send("GET", f"/customers/{customer_id}")
+        if response.status_code == 404:
+            # The order names this customer: a missing one is the db-service's inconsistency, not the client's.
+            raise DbServiceError(f"customer {customer_id} of an existing order not found")
+        return self._parse(response, CustomerWire).to_domain()
+
+    async def fetch_products(self, product_ids: Iterable[str]) -> dict[str, Product]:
+        """The products that exist among `product_ids`, by id; missing ones are simply absent."""
+        ids = ",".join(dict.fromkeys(product_ids))
+        if not ids:
+            return {}
+        response = await self._send("GET", "/products", params={"ids": ids})
+        self._raise_for_status(response)
+        try:
+            products = product_list_adapter.validate_json(response.content)
+        except ValidationError as exc:
+            raise DbServiceError(f"db-service sent an unreadable product list: {_error_places(exc)}") from None
+        return {p.id: p.to_domain() for p in products}
+
+    async def update_order_payment(self, order_id: str, *, status: str, payment_id: str) -> None:
+        """Set the order's payment status; idempotent. Raises: OrderNotFound, DbServiceUnavailable, DbServiceError."""
+        body = orjson.dumps({"payment_status": status, "payment_id": payment_id})
+        response = await self._send("PATCH", f"/orders/{order_id}", content=body)
+        if response.status_code == 404:
+            raise OrderNotFound(order_id)
+        self._raise_for_status(response)
+
+    async def put_payment(self, record: PaymentRecorded) -> bool:
+        """Upsert a payment record, guarded by its `version`; True when the db-service created it.
+
+        A stale version is not an error: the db-service keeps the newer record and answers 200.
+
+        Raises:
+            DbServiceUnavailable: retriable; the record may or may not have been written.
+            DbServiceError: the db-service refused the record (a permanent failure).
+        """
+        response = await self._send("PUT", f"/payments/{record.id}", content=record.model_dump_json().encode())
+        self._raise_for_status(response)
+        return response.status_code == 201
+
+    async def fetch_payment(self, payment_id: str) -> PaymentRecorded | None:
+        response = await self._send("GET", f"/payments/{payment_id}")
+        if response.status_code == 404:
+            return None
+        return self._parse(response, PaymentRecorded)
+
+    async def check(self) -> None:
+        """Raise DbServiceUnavailable unless the db-service answers at all (any status below 500); no retries."""
+        try:
+            response = await self._client.get("/healthz", headers=_context_headers())
+        except httpx.TransportError as exc:
+            raise DbServiceUnavailable("db-service unreachable") from exc
+        if response.status_code >= 500:
+            raise DbServiceUnavailable(f"db-service answered {response.status_code}")
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, content: bytes | None = None
+    ) -> httpx.Response:
+        headers = _context_headers()
+        if content is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+        attempt = 0
+        while True:
+            try:
+                response = await self._client.request(method, path, params=params, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt >= self._max_retries:
+                    raise DbServiceUnavailable(f"db-service unreachable: {type(exc).__name__}") from exc
+                problem = type(exc).__name__
+            else:
+                if response.status_code not in _RETRIED_STATUSES:
+                    return response
+                if attempt >= self._max_retries:
+                    raise DbServiceUnavailable(f"db-service answered {response.status_code}")
+                problem = str(response.status_code)
+            attempt += 1
+            delay_s = self._backoff_s * 2 ** (attempt - 1) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+            log.warning("db_service.retried", method=method, path=path, problem=problem, attempt=attempt)
+            await asyncio.sleep(delay_s)
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            raise DbServiceError(f"db-service answered {response.status_code} to {response.request.method}")
+
+    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+        self._raise_for_status(response)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            # Not chained: the validation error quotes the body, which may hold customer contact details.
+            raise DbServiceError(f"db-service sent an unreadable {model.__name__}: {_error_places(exc)}") from None

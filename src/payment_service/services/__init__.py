@@ -1,0 +1,1 @@
+"""Use cases: order the steps, own transaction boundaries; rules stay in domain/."""

@@ -1,0 +1,25 @@
+"""Prometheus metrics the use cases record; `api/` exposes the default registry at `/metrics`.
+
+Label values are bounded (payment statuses, outcome kinds): never ids.
+"""
+
+from prometheus_client import Counter, Histogram
+
+from payment_service.domain.payments import ChargeOutcomeKind, PaymentStatus
+
+PAYMENTS = Counter("payment_service_payments", "Payments recorded, by resulting status.", ["status"])
+GATEWAY_LATENCY = Histogram(
+    "payment_service_gateway_request_seconds",
+    "Time from sending a charge to reading the gateway's answer, by outcome.",
+    ["outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0),
+)
+ORDER_UPDATE_FAILURES = Counter(
+    "payment_service_order_update_failures",
+    "Orders whose payment status could not be set through the db-service after a payment (the consumer sets it).",
+)
+
+# Children resolved once: a label look-up per request costs more than the increment.
+PAYMENTS_BY_STATUS = {status: PAYMENTS.labels(status=status.value) for status in PaymentStatus}
+GATEWAY_LATENCY_BY_OUTCOME = {kind: GATEWAY_LATENCY.labels(outcome=kind.value) for kind in ChargeOutcomeKind}
+GATEWAY_LATENCY_UNAVAILABLE = GATEWAY_LATENCY.labels(outcome="unavailable")

@@ -1,0 +1,560 @@
+"""`PaymentService`: pay for an order (DESIGN §4), and read payments back.
+
+The order of `pay` is the contract: claim the idempotency key; read and check the order; price it;
+persist the attempt (`processing`) — the store's per-order unique rule makes a concurrent second attempt
+fail here, before anything is sent; charge with no transaction open; then, in one transaction, store the
+result, the idempotency response and the outbox rows; then tell the db-service. Once an attempt is
+persisted, the rest runs to the end even if the request is cancelled, so no charge is left unrecorded.
+
+What the HTTP answer looks like is the API's business: `pay` takes a `render` callable turning the
+payment into the stored status and body, so a replay answers byte for byte what the first request did.
+"""
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Final, TypeVar
+from uuid import uuid4
+
+import structlog
+
+from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.errors import (
+    AmountMismatch,
+    CustomerMismatch,
+    DbServiceError,
+    DbServiceUnavailable,
+    GatewayConfigurationError,
+    GatewayUnavailable,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    OrderNotFound,
+    PaymentNotFound,
+    PaymentVersionConflict,
+)
+from payment_service.domain.events import (
+    CustomerAddress,
+    CustomerSummary,
+    EventStream,
+    GatewayDetails,
+    OrderLine,
+    OrderPaid,
+    OrderSummary,
+    OutboundEvent,
+    PaymentRecorded,
+    PaymentSummary,
+    payment_event_type,
+)
+from payment_service.domain.money import Money
+from payment_service.domain.orders import Customer, Order, Product, amount_due, ensure_payable
+from payment_service.domain.payments import (
+    TERMINAL_STATUSES,
+    BillTo,
+    CardDetails,
+    ChargeOutcome,
+    ChargeOutcomeKind,
+    ChargeRequest,
+    GatewayResult,
+    LineItem,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
+from payment_service.gateway.client import AuthorizeNetGateway
+from payment_service.services import metrics
+from payment_service.store import idempotency, outbox
+from payment_service.store import payments as payment_rows
+from payment_service.store.database import Database
+from payment_service.store.idempotency import ClaimState, IdempotencyKey, StoredResponse
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# Statuses that are published (payment.* events): every terminal one, and held_for_review.
+PUBLISHED_STATUSES: Final = TERMINAL_STATUSES | {PaymentStatus.HELD_FOR_REVIEW}
+# Statuses the order's payment status is set to right away; declines and failures leave the order unpaid.
+ORDER_VISIBLE_STATUSES: Final = frozenset(
+    {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
+)
+MAX_INVOICE_NUMBER_LENGTH: Final = 20
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+ResponseRenderer = Callable[[Payment], StoredResponse]
+
+
+def new_payment_id(now: datetime) -> str:
+    """`pay_` and 16 Crockford base32 characters: 48 bits of milliseconds, then 30 random bits.
+
+    Ids sort by creation time, and the part after `pay_` is a valid refId (at most 20 characters).
+    """
+    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
+    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5)]
+    return "pay_" + "".join(chars)
+
+
+def invoice_number_for(order_id: str) -> str:
+    """The order's invoiceNumber: its id when that fits in 20 characters, else a stable digest of it."""
+    if len(order_id) <= MAX_INVOICE_NUMBER_LENGTH and order_id.isascii():
+        return order_id
+    return "H" + hashlib.sha256(order_id.encode()).hexdigest()[: MAX_INVOICE_NUMBER_LENGTH - 1].upper()
+
+
+@dataclass(frozen=True, slots=True)
+class PayCommand:
+    """What the client asked for; `customer_id` and `amount` are only ever compared, never used."""
+
+    order_id: str
+    payment_method: PaymentMethod
+    customer_id: str | None = None
+    amount: Decimal | None = None
+
+    def fingerprint(self) -> str:
+        """A digest identifying the request for its idempotency key; holds no card data."""
+        method = self.payment_method
+        if isinstance(method, CardDetails):
+            method_part = f"card:{method.brand}:{method.last4}"
+        else:
+            nonce_digest = hashlib.sha256(method.value.get_secret_value().encode()).hexdigest()
+            method_part = f"opaque:{method.descriptor}:{nonce_digest}"
+        amount = "" if self.amount is None else str(self.amount.normalize())
+        text = "\x1f".join((self.order_id, self.customer_id or "", amount, method_part))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PayResult:
+    """The answer to a pay request: the stored response, and the payment when this request made it."""
+
+    response: StoredResponse
+    payment_id: str | None
+    payment: Payment | None = None  # None on a replay
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Checkout:
+    order: Order
+    customer: Customer
+    products: dict[str, Product]
+    attempt: Payment
+    request: ChargeRequest
+
+
+async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    # gather() without return_exceptions leaves the other call running unobserved when one fails.
+    one, two = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two
+
+
+class PaymentService:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        db_service: DbServiceClient,
+        gateway: AuthorizeNetGateway,
+        duplicate_window_s: int,
+        idempotency_ttl_s: int,
+        # Called after every commit that added outbox rows, to wake an in-process relay at once.
+        outbox_written: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
+    ) -> None:
+        self._database = database
+        self._db_service = db_service
+        self._gateway = gateway
+        self._duplicate_window_s = duplicate_window_s
+        self._idempotency_ttl = timedelta(seconds=idempotency_ttl_s)
+        self._outbox_written = outbox_written
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._finishing: set[asyncio.Task[PayResult]] = set()
+
+    # ------------------------------------------------------------------ pay
+
+    async def pay(
+        self,
+        command: PayCommand,
+        *,
+        customer_id: str,
+        idempotency_key: str | None,
+        render: ResponseRenderer,
+    ) -> PayResult:
+        """Charge the order of `command` for `customer_id`, at most once.
+
+        Returns the payment's stored response (any outcome the gateway gave: approved, declined, held,
+        failed, unknown), or the stored response of an earlier request with the same key.
+
+        Raises:
+            CustomerMismatch, AmountMismatch: the client's figures differ from the token's and the order's.
+            OrderNotFound: no such order, or another customer's. OrderNotPayable: paid, cancelled, empty.
+            PaymentInProgress: the order has an active attempt. IdempotencyKeyInFlight, IdempotencyKeyReused.
+            DbServiceUnavailable, DbServiceError: before anything was charged.
+            GatewayUnavailable, GatewayConfigurationError: the attempt is recorded failed; nothing was charged.
+        """
+        if command.customer_id is not None and command.customer_id != customer_id:
+            raise CustomerMismatch("customer_id does not match the authenticated customer")
+        key = IdempotencyKey(customer_id, idempotency_key) if idempotency_key else None
+        if key is not None:
+            replay = await self._claim(key, command.fingerprint())
+            if replay is not None:
+                return replay
+        try:
+            checkout = await self._prepare(command, customer_id=customer_id)
+        except BaseException:
+            if key is not None:
+                await asyncio.shield(self._release(key))
+            raise
+        # The attempt is persisted: finish charging and recording even if this request is cancelled.
+        task = asyncio.get_running_loop().create_task(self._charge_and_record(checkout, key, render))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait for charges already sent to be recorded (graceful shutdown)."""
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
+
+    async def _claim(self, key: IdempotencyKey, fingerprint: str) -> PayResult | None:
+        now = self._now()
+        async with self._database.transaction() as conn:
+            claim = await idempotency.claim_key(
+                conn, key, fingerprint=fingerprint, now=now, expires_at=now + self._idempotency_ttl
+            )
+        match claim.state:
+            case ClaimState.CLAIMED:
+                return None
+            case ClaimState.COMPLETED if claim.response is not None:
+                log.info("idempotency_key.replayed", payment_id=claim.payment_id)
+                return PayResult(claim.response, claim.payment_id, replayed=True)
+            case ClaimState.IN_FLIGHT | ClaimState.COMPLETED:
+                raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
+            case ClaimState.MISMATCH:
+                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+
+    async def _release(self, key: IdempotencyKey) -> None:
+        async with self._database.transaction() as conn:
+            await idempotency.release_key(conn, key)
+
+    async def _prepare(self, command: PayCommand, *, customer_id: str) -> _Checkout:
+        order = await self._db_service.fetch_order(command.order_id)
+        ensure_payable(order, customer_id=customer_id)
+        due = amount_due(order)
+        if command.amount is not None and command.amount != due.amount:
+            raise AmountMismatch("amount does not match the order total")
+        customer, products = await _both(
+            self._db_service.fetch_customer(order.customer_id),
+            self._db_service.fetch_products(item.product_id for item in order.items),
+        )
+        now = self._now()
+        payment_id = new_payment_id(now)
+        method = command.payment_method
+        card = method if isinstance(method, CardDetails) else None
+        attempt = Payment(
+            payment_id=payment_id,
+            order_id=order.order_id,
+            customer_id=customer_id,
+            status=PaymentStatus.PROCESSING,
+            amount=due,
+            invoice_number=invoice_number_for(order.order_id),
+            ref_id=payment_id.removeprefix("pay_"),
+            card_last4=card.last4 if card is not None else None,
+            card_brand=card.brand if card is not None else None,
+            created_at=now,
+            updated_at=now,
+            sent_at=now,
+        )
+        request = self._charge_request(attempt, method, order, customer, products)
+        async with self._database.transaction() as conn:
+            await payment_rows.insert_payment(conn, attempt, reason="attempt_created")
+        return _Checkout(order, customer, products, attempt, request)
+
+    def _charge_request(
+        self, attempt: Payment, method: PaymentMethod, order: Order, customer: Customer, products: dict[str, Product]
+    ) -> ChargeRequest:
+        address = customer.address
+        street = address.line1 if not address.line2 else f"{address.line1}, {address.line2}"
+        return ChargeRequest(
+            amount=attempt.amount,
+            payment_method=method,
+            invoice_number=attempt.invoice_number,
+            ref_id=attempt.ref_id,
+            line_items=tuple(
+                LineItem(
+                    item_id=item.product_id,
+                    name=_product_name(products, item.product_id),
+                    quantity=item.quantity,
+                    unit_price=item.unit_price,
+                )
+                for item in order.items
+            ),
+            customer_id=customer.customer_id,
+            customer_email=customer.email,
+            bill_to=BillTo(
+                first_name=customer.first_name,
+                last_name=customer.last_name,
+                address=street,
+                city=address.city,
+                state=address.state,
+                zip=address.zip,
+                country=address.country,
+            ),
+            description=f"Order {order.order_id}",
+            duplicate_window_s=self._duplicate_window_s,
+            tax_amount=order.tax_amount,
+            shipping_amount=order.shipping_amount,
+        )
+
+    async def _charge_and_record(
+        self, checkout: _Checkout, key: IdempotencyKey | None, render: ResponseRenderer
+    ) -> PayResult:
+        attempt = checkout.attempt
+        outcome = await self._charge(checkout)
+        if outcome is None or outcome.kind is ChargeOutcomeKind.CONFIGURATION_ERROR:
+            # Nothing was charged: record the attempt failed, free the key for a retry, answer 503.
+            result = outcome.result if outcome is not None else GatewayResult(message="The gateway was unreachable.")
+            failed = self._settled(attempt, PaymentStatus.FAILED, result)
+            await self._record(checkout, failed, key=key, response=None)
+            if outcome is None:
+                raise GatewayUnavailable("the payment gateway is unreachable; nothing was charged")
+            raise GatewayConfigurationError("the payment gateway rejected our configuration; nothing was charged")
+        payment = self._settled(attempt, outcome.payment_status, outcome.result)
+        response = render(payment)
+        payment = await self._record(checkout, payment, key=key, response=response)
+        await self._update_order(payment)
+        return PayResult(response, payment.payment_id, payment)
+
+    async def _charge(self, checkout: _Checkout) -> ChargeOutcome | None:
+        """The gateway's outcome; None when nothing was sent (unreachable)."""
+        attempt = checkout.attempt
+        started = time.perf_counter()
+        try:
+            outcome = await self._gateway.charge(checkout.request)
+        except GatewayUnavailable:
+            metrics.GATEWAY_LATENCY_UNAVAILABLE.observe(time.perf_counter() - started)
+            log.warning("payment.gateway_unavailable", payment_id=attempt.payment_id, order_id=attempt.order_id)
+            return None
+        except GatewayConfigurationError:
+            log.error("payment.gateway_misconfigured", payment_id=attempt.payment_id)
+            return ChargeOutcome(ChargeOutcomeKind.CONFIGURATION_ERROR, GatewayResult(message="Gateway set-up error."))
+        except Exception:  # the charge may have been sent: record it as unknown, never lose it
+            log.exception("payment.charge_crashed", payment_id=attempt.payment_id)
+            return ChargeOutcome(
+                ChargeOutcomeKind.UNKNOWN, GatewayResult(message="No answer was read from the gateway.")
+            )
+        metrics.GATEWAY_LATENCY_BY_OUTCOME[outcome.kind].observe(time.perf_counter() - started)
+        return outcome
+
+    def _settled(self, attempt: Payment, status: PaymentStatus, result: GatewayResult) -> Payment:
+        last4 = attempt.card_last4
+        if last4 is None and result.account_number:
+            last4 = result.account_number[-4:]
+        return replace(
+            attempt,
+            status=status,
+            gateway=result,
+            version=attempt.version + 1,
+            updated_at=self._now(),
+            card_last4=last4,
+            card_brand=attempt.card_brand or result.account_type,
+            captured_amount=attempt.amount.amount if status is PaymentStatus.APPROVED else Decimal(0),
+        )
+
+    async def _record(
+        self, checkout: _Checkout, payment: Payment, *, key: IdempotencyKey | None, response: StoredResponse | None
+    ) -> Payment:
+        """One transaction: the result, the idempotency response (or the key's release) and the outbox rows."""
+        events = self._events(checkout, payment)
+        try:
+            async with self._database.transaction() as conn:
+                await payment_rows.update_payment(conn, payment, previous=checkout.attempt, reason="gateway_answered")
+                if key is not None:
+                    if response is None:
+                        await idempotency.release_key(conn, key)
+                    else:
+                        await idempotency.complete_key(conn, key, payment_id=payment.payment_id, response=response)
+                await outbox.add_events(conn, events)
+        except PaymentVersionConflict:
+            # The reconciler settled it first; its record stands, from the gateway itself.
+            log.error("payment.recording_conflict", payment_id=payment.payment_id, status=payment.status.value)
+            raise
+        metrics.PAYMENTS_BY_STATUS[payment.status].inc()
+        log.info(
+            "payment.recorded",
+            payment_id=payment.payment_id,
+            order_id=payment.order_id,
+            status=payment.status.value,
+            amount=str(payment.amount.amount),
+            card_last4=payment.card_last4,
+            transaction_id=payment.gateway.transaction_id if payment.gateway else None,
+            reason_code=payment.gateway.reason_code if payment.gateway else None,
+        )
+        if events and self._outbox_written is not None:
+            self._outbox_written()
+        return payment
+
+    def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
+        if payment.status not in PUBLISHED_STATUSES:
+            return []
+        occurred_at = payment.updated_at
+        events = [
+            OutboundEvent(
+                event_id=str(uuid4()),
+                stream=EventStream.PAYMENTS,
+                event_type=payment_event_type(payment.status),
+                subject=f"payments/{payment.payment_id}",
+                key=payment.order_id,
+                data=payment_record(payment).model_dump_json().encode(),
+                occurred_at=occurred_at,
+            )
+        ]
+        if payment.status is PaymentStatus.APPROVED:
+            paid = _order_paid(checkout, payment)
+            events.append(
+                OutboundEvent(
+                    event_id=str(uuid4()),
+                    stream=EventStream.NOTIFICATIONS,
+                    event_type="order.paid",
+                    subject=f"orders/{payment.order_id}",
+                    key=payment.order_id,
+                    data=paid.model_dump_json().encode(),
+                    occurred_at=occurred_at,
+                )
+            )
+        return events
+
+    async def _update_order(self, payment: Payment) -> None:
+        if payment.status not in ORDER_VISIBLE_STATUSES:
+            return
+        try:
+            await self._db_service.update_order_payment(
+                payment.order_id, status=payment.status.value, payment_id=payment.payment_id
+            )
+        except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
+            # The payment stands; the payment consumer sets the order's status from the published event.
+            metrics.ORDER_UPDATE_FAILURES.inc()
+            log.warning(
+                "order.payment_status_update_failed",
+                order_id=payment.order_id,
+                payment_id=payment.payment_id,
+                error=exc.code,
+            )
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, payment_id: str, *, customer_id: str, is_admin: bool = False) -> Payment:
+        """The payment, for its owner or an admin. Raises: PaymentNotFound (also for anyone else's)."""
+        async with self._database.reading() as conn:
+            payment = await payment_rows.fetch_payment(conn, payment_id)
+        if payment is None or (not is_admin and payment.customer_id != customer_id):
+            raise PaymentNotFound(payment_id)
+        return payment
+
+    async def list_for_order(self, order_id: str, *, customer_id: str, is_admin: bool = False) -> Sequence[Payment]:
+        """Every attempt for the order, oldest first.
+
+        Raises:
+            OrderNotFound: the order's payments belong to someone else (reported like a missing order).
+        """
+        async with self._database.reading() as conn:
+            found = await payment_rows.fetch_payments_for_order(conn, order_id)
+        if not is_admin and any(p.customer_id != customer_id for p in found):
+            raise OrderNotFound(order_id)
+        return found
+
+
+def _product_name(products: dict[str, Product], product_id: str) -> str:
+    product = products.get(product_id)
+    return product.name if product is not None else f"Product {product_id}"
+
+
+def _money_text(amount: Decimal | None, currency: str) -> str | None:
+    return None if amount is None else str(Money(amount, currency).amount)
+
+
+def payment_record(payment: Payment) -> PaymentRecorded:
+    """The payment resource without card data, with its version: the data of `payment.*` events."""
+    result = payment.gateway
+    return PaymentRecorded(
+        id=payment.payment_id,
+        order_id=payment.order_id,
+        customer_id=payment.customer_id,
+        status=payment.status,
+        amount=str(payment.amount.amount),
+        currency=payment.amount.currency,
+        gateway=GatewayDetails(
+            name=result.name,
+            transaction_id=result.transaction_id,
+            auth_code=result.auth_code,
+            response_code=result.response_code,
+            reason_code=result.reason_code,
+            message=result.message,
+            avs_result=result.avs_result,
+            cvv_result=result.cvv_result,
+            account_number=result.account_number,
+            account_type=result.account_type,
+        )
+        if result is not None
+        else None,
+        created_at=payment.created_at,
+        updated_at=payment.updated_at,
+        version=payment.version,
+    )
+
+
+def _order_paid(checkout: _Checkout, payment: Payment) -> OrderPaid:
+    order, customer = checkout.order, checkout.customer
+    address = customer.address
+    result = payment.gateway or GatewayResult()
+    currency = order.currency
+    masked = result.account_number or (f"XXXX{payment.card_last4}" if payment.card_last4 else None)
+    return OrderPaid(
+        order=OrderSummary(
+            id=order.order_id,
+            items=[
+                OrderLine(
+                    product_id=item.product_id,
+                    name=_product_name(checkout.products, item.product_id),
+                    quantity=item.quantity,
+                    unit_price=str(item.unit_price),
+                )
+                for item in order.items
+            ],
+            shipping_amount=_money_text(order.shipping_amount, currency),
+            tax_amount=_money_text(order.tax_amount, currency),
+            total=str(payment.amount.amount),
+            currency=currency,
+        ),
+        customer=CustomerSummary(
+            id=customer.customer_id,
+            email=customer.email,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            address=CustomerAddress(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                state=address.state,
+                zip=address.zip,
+                country=address.country,
+            ),
+        ),
+        payment=PaymentSummary(
+            id=payment.payment_id,
+            transaction_id=result.transaction_id,
+            amount=str(payment.amount.amount),
+            currency=payment.amount.currency,
+            account_number=masked,
+            account_type=result.account_type or payment.card_brand,
+        ),
+    )

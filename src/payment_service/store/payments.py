@@ -1,0 +1,175 @@
+"""Payment attempts and their transitions: inserted before the gateway call, updated once it answered.
+
+Functions take an open connection, so the caller (the service) owns the transaction; every status change
+writes a `payment_transitions` row in the same transaction. Updates are guarded by `version`, so a
+reconciler and a slow request never overwrite each other.
+"""
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payment_service.domain.errors import PaymentInProgress, PaymentVersionConflict
+from payment_service.domain.money import Money
+from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
+from payment_service.store.tables import payment_transitions, payments
+
+_INSERT_PAYMENT = insert(payments)
+_INSERT_TRANSITION = insert(payment_transitions)
+
+
+def _gateway_columns(result: GatewayResult | None) -> dict[str, str | None]:
+    if result is None:
+        result = GatewayResult()
+    return {
+        "transaction_id": result.transaction_id,
+        "auth_code": result.auth_code,
+        "response_code": result.response_code,
+        "reason_code": result.reason_code,
+        "gateway_message": result.message,
+        "avs_result": result.avs_result,
+        "cvv_result": result.cvv_result,
+        "account_number": result.account_number,
+        "account_type": result.account_type,
+    }
+
+
+def _row_values(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": payment.payment_id,
+        "order_id": payment.order_id,
+        "customer_id": payment.customer_id,
+        "status": payment.status.value,
+        "amount": str(payment.amount.amount),
+        "currency": payment.amount.currency,
+        "invoice_number": payment.invoice_number,
+        "ref_id": payment.ref_id,
+        "card_last4": payment.card_last4,
+        "card_brand": payment.card_brand,
+        "captured_amount": str(payment.captured_amount),
+        "refunded_amount": str(payment.refunded_amount),
+        "version": payment.version,
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+        "sent_at": payment.sent_at,
+        **_gateway_columns(payment.gateway),
+    }
+
+
+def _payment_from_row(row: RowMapping) -> Payment:
+    has_gateway = any(row[c] is not None for c in ("transaction_id", "response_code", "reason_code", "gateway_message"))
+    return Payment(
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        customer_id=row["customer_id"],
+        status=PaymentStatus(row["status"]),
+        amount=Money(Decimal(row["amount"]), row["currency"]),
+        invoice_number=row["invoice_number"],
+        ref_id=row["ref_id"],
+        card_last4=row["card_last4"],
+        card_brand=row["card_brand"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        gateway=GatewayResult(
+            transaction_id=row["transaction_id"],
+            auth_code=row["auth_code"],
+            response_code=row["response_code"],
+            reason_code=row["reason_code"],
+            message=row["gateway_message"],
+            avs_result=row["avs_result"],
+            cvv_result=row["cvv_result"],
+            account_number=row["account_number"],
+            account_type=row["account_type"],
+        )
+        if has_gateway
+        else None,
+        sent_at=row["sent_at"],
+        captured_amount=Decimal(row["captured_amount"]),
+        refunded_amount=Decimal(row["refunded_amount"]),
+    )
+
+
+async def insert_payment(conn: AsyncConnection, payment: Payment, *, reason: str) -> None:
+    """Insert a new attempt and its first transition.
+
+    Raises:
+        PaymentInProgress: the order already has an attempt that is processing, unknown, held or approved.
+    """
+    try:
+        await conn.execute(_INSERT_PAYMENT, _row_values(payment))
+    except IntegrityError as exc:
+        raise PaymentInProgress(payment.order_id) from exc
+    await _add_transition(conn, payment, from_status=None, reason=reason)
+
+
+async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: Payment, reason: str) -> None:
+    """Store `payment` (status, gateway details, amounts), which must be `previous` one version on.
+
+    Raises:
+        PaymentVersionConflict: someone else changed the payment since `previous` was read.
+    """
+    values = _row_values(payment)
+    for fixed in ("payment_id", "order_id", "customer_id", "created_at", "invoice_number", "ref_id"):
+        del values[fixed]
+    result = await conn.execute(
+        update(payments)
+        .where(payments.c.payment_id == payment.payment_id, payments.c.version == previous.version)
+        .values(values)
+    )
+    if result.rowcount != 1:
+        raise PaymentVersionConflict(payment.payment_id)
+    await _add_transition(conn, payment, from_status=previous.status, reason=reason)
+
+
+async def _add_transition(
+    conn: AsyncConnection, payment: Payment, *, from_status: PaymentStatus | None, reason: str
+) -> None:
+    await conn.execute(
+        _INSERT_TRANSITION,
+        {
+            "payment_id": payment.payment_id,
+            "from_status": from_status.value if from_status is not None else None,
+            "to_status": payment.status.value,
+            "version": payment.version,
+            "reason": reason,
+            "occurred_at": payment.updated_at,
+        },
+    )
+
+
+async def fetch_payment(conn: AsyncConnection, payment_id: str) -> Payment | None:
+    row = (await conn.execute(select(payments).where(payments.c.payment_id == payment_id))).mappings().first()
+    return _payment_from_row(row) if row is not None else None
+
+
+async def fetch_payments_for_order(conn: AsyncConnection, order_id: str) -> list[Payment]:
+    """Every attempt for the order, oldest first."""
+    rows = (
+        await conn.execute(
+            select(payments)
+            .where(payments.c.order_id == order_id)
+            .order_by(payments.c.created_at, payments.c.payment_id)
+        )
+    ).mappings()
+    return [_payment_from_row(row) for row in rows]
+
+
+async def fetch_payments_by_status(
+    conn: AsyncConnection, statuses: Collection[PaymentStatus], *, updated_before: datetime, limit: int
+) -> Sequence[Payment]:
+    """Attempts in one of `statuses` not changed since `updated_before`, oldest first (for the reconciler)."""
+    rows = (
+        await conn.execute(
+            select(payments)
+            .where(payments.c.status.in_([s.value for s in statuses]), payments.c.updated_at < updated_before)
+            .order_by(payments.c.updated_at)
+            .limit(limit)
+        )
+    ).mappings()
+    return [_payment_from_row(row) for row in rows]

@@ -1,0 +1,131 @@
+"""`DbServiceClient` against the real reference db-service over HTTP."""
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from payment_service.db_service.client import DbServiceClient, build_http_client
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
+from payment_service.domain.events import GatewayDetails, PaymentRecorded
+from payment_service.domain.payments import PaymentStatus
+from payment_service.settings import DbServiceSettings
+from tests.support.db_service import DbServiceHandle, run_db_service
+from tests.support.servers import bind_free_socket
+
+TOKEN = "service-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def db_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbServiceHandle]:
+    with run_db_service(tmp_path_factory.mktemp("db"), token=TOKEN) as handle:
+        yield handle
+
+
+def _settings(base_url: str, *, token: str | None = TOKEN) -> DbServiceSettings:
+    return DbServiceSettings(
+        base_url=base_url, token=SecretStr(token) if token else None, max_retries=2, backoff_ms=5, connect_timeout_s=1
+    )
+
+
+@pytest.fixture
+async def client(db_service: DbServiceHandle) -> AsyncIterator[DbServiceClient]:
+    settings = _settings(db_service.base_url)
+    async with build_http_client(settings) as http:
+        yield DbServiceClient(http, settings)
+
+
+def _record(
+    payment_id: str, order_id: str, customer_id: str, *, version: int, status: PaymentStatus
+) -> PaymentRecorded:
+    now = datetime.now(UTC)
+    return PaymentRecorded(
+        id=payment_id,
+        order_id=order_id,
+        customer_id=customer_id,
+        status=status,
+        amount="59.97",
+        currency="USD",
+        gateway=GatewayDetails(transaction_id="80000000001", account_number="XXXX1111", account_type="Visa"),
+        created_at=now,
+        updated_at=now,
+        version=version,
+    )
+
+
+class TestDbServiceClient:
+    async def test_fetches_an_order_with_its_lines(self, client: DbServiceClient, db_service: DbServiceHandle) -> None:
+        customer = db_service.create_customer()
+        product = db_service.create_product("Mug", "19.99")
+        created = db_service.create_order(customer["id"], [(product["id"], 3)], shipping_amount="4.50")
+
+        order = await client.fetch_order(str(created["id"]))
+
+        assert order.customer_id == str(customer["id"])
+        assert order.items[0].unit_price == Decimal("19.99")
+        assert order.items[0].quantity == 3
+        assert order.shipping_amount == Decimal("4.50")
+        assert order.payment_status == "unpaid"
+
+    async def test_missing_order_raises_order_not_found(self, client: DbServiceClient) -> None:
+        with pytest.raises(OrderNotFound):
+            await client.fetch_order("404404")
+
+    async def test_fetches_customer_and_products(self, client: DbServiceClient, db_service: DbServiceHandle) -> None:
+        customer = db_service.create_customer()
+        mug = db_service.create_product("Mug", "19.99")
+        pen = db_service.create_product("Pen", "1.50")
+
+        fetched = await client.fetch_customer(str(customer["id"]))
+        products = await client.fetch_products([str(mug["id"]), str(pen["id"]), "999999"])
+
+        assert fetched.email == customer["email"]
+        assert fetched.address.zip == customer["address"]["zip"]
+        assert {p.name for p in products.values()} == {"Mug", "Pen"}
+
+    async def test_updates_the_order_payment_status(self, client: DbServiceClient, db_service: DbServiceHandle) -> None:
+        customer = db_service.create_customer()
+        product = db_service.create_product("Mug", "19.99")
+        order_id = str(db_service.create_order(customer["id"], [(product["id"], 1)])["id"])
+
+        await client.update_order_payment(order_id, status="held_for_review", payment_id="pay_X")
+
+        assert db_service.get_order(order_id)["payment_status"] == "held_for_review"  # type: ignore[index]
+
+    async def test_put_payment_creates_then_ignores_a_stale_version(
+        self, client: DbServiceClient, db_service: DbServiceHandle
+    ) -> None:
+        customer = db_service.create_customer()
+        product = db_service.create_product("Mug", "19.99")
+        order_id = str(db_service.create_order(customer["id"], [(product["id"], 3)])["id"])
+        newer = _record("pay_PUT1", order_id, str(customer["id"]), version=2, status=PaymentStatus.APPROVED)
+        older = _record("pay_PUT1", order_id, str(customer["id"]), version=1, status=PaymentStatus.PROCESSING)
+
+        assert await client.put_payment(newer) is True
+        assert await client.put_payment(older) is False
+        fetched = await client.fetch_payment("pay_PUT1")
+
+        assert fetched is not None
+        assert (fetched.status, fetched.version) == (PaymentStatus.APPROVED, 2)
+        assert await client.fetch_payment("pay_NONE") is None
+
+    async def test_unreachable_db_service_raises_unavailable_after_retries(self) -> None:
+        closed = bind_free_socket()
+        port = closed.getsockname()[1]
+        closed.close()
+        settings = _settings(f"http://127.0.0.1:{port}")
+        async with build_http_client(settings) as http:
+            client = DbServiceClient(http, settings)
+            with pytest.raises(DbServiceUnavailable):
+                await client.fetch_order("1")
+            with pytest.raises(DbServiceUnavailable):
+                await client.check()
+
+    async def test_missing_token_is_refused(self, db_service: DbServiceHandle) -> None:
+        settings = _settings(db_service.base_url, token=None)
+        async with build_http_client(settings) as http:
+            client = DbServiceClient(http, settings)
+            with pytest.raises(DbServiceError, match="401"):
+                await client.fetch_customer("1")
