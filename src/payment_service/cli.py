@@ -45,3 +45,28 @@ def token(
     from payment_service.settings import Settings
 
     typer.echo(mint_token(Settings().auth, customer_id=customer, roles=role or [], ttl_s=ttl_s))
+
+
+events_app = typer.Typer(no_args_is_help=True, help="Watch the service's events on Kafka.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("tail")
+def events_tail(
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(help="Topic to watch; repeatable (default: the payment and notification topics)."),
+    ] = None,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event instead of new ones.")] = False,
+) -> None:
+    """Print each event (headers and JSON data) on one line as it arrives, until Ctrl-C."""
+    import asyncio
+    import contextlib
+
+    from payment_service.messaging.tail import tail_events
+    from payment_service.settings import Settings
+
+    kafka = Settings().kafka
+    topics = topic or [kafka.payment_topic, kafka.notification_topic]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail_events(kafka, topics=topics, from_beginning=from_beginning, emit=typer.echo))

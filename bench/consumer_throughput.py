@@ -1,0 +1,308 @@
+"""Messaging benchmarks: consumer throughput into the reference db-service, and outbox publish lag.
+
+    .venv/bin/python bench/consumer_throughput.py consumer [--events 20000] [--partitions 6]
+    .venv/bin/python bench/consumer_throughput.py outbox-lag [--payments 500]
+
+`consumer`: produces N payment events to a fresh topic first, then starts the payment consumer
+(EventConsumer -> PaymentRecorder -> DbServiceClient) against a reference db-service run as its own
+process (`reference-db-service serve`, fresh SQLite file), and times it until every event is
+committed (all rows written). `outbox-lag`: commits outbox rows one payment at a time (a payment
+event and an order.paid, as the pay flow does), wakes the in-process relay after each commit as the
+API does, and reports commit -> broker-ack latency percentiles.
+
+A broker: PAYMENTS_BENCH_KAFKA_BOOTSTRAP=host:port, or one is started with scripts/kafka/kafka.sh on
+free ports (fresh data dir under var/) and stopped at the end.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from payment_service.db_service.client import DbServiceClient, build_http_client
+from payment_service.domain.events import EventStream, OutboundEvent, PaymentRecorded
+from payment_service.domain.payments import PaymentStatus
+from payment_service.messaging.client import ensure_topics
+from payment_service.messaging.codec import CloudEvent, decode_payment
+from payment_service.messaging.consumer import EventConsumer, create_consumer_client
+from payment_service.messaging.publisher import EventPublisher, create_producer, topics_of
+from payment_service.services.outbox_relay import OutboxRelay
+from payment_service.services.recording import PaymentRecorder
+from payment_service.settings import DbServiceSettings, KafkaSettings, RelaySettings, StoreSettings
+from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.outbox import add_events, outbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_ports(count: int) -> list[int]:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+@contextmanager
+def kafka_broker() -> Iterator[str]:
+    outside = os.environ.get("PAYMENTS_BENCH_KAFKA_BOOTSTRAP")
+    if outside:
+        yield outside
+        return
+    port, cport = free_ports(2)
+    (ROOT / "var").mkdir(exist_ok=True)
+    data = tempfile.mkdtemp(prefix="kafka-bench-", dir=ROOT / "var")
+    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(cport), "KAFKA_DATA_DIR": data}
+    script = str(ROOT / "scripts" / "kafka" / "kafka.sh")
+    subprocess.run([script, "start"], env=env, check=True, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def reference_db_service() -> Iterator[str]:
+    (port,) = free_ports(1)
+    tmp = tempfile.mkdtemp(prefix="bench-db-")
+    env = {**os.environ, "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/db.sqlite3"}
+    exe = str(Path(sys.executable).parent / "reference-db-service")
+    process = subprocess.Popen(
+        [exe, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("reference db-service did not start")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_settings(bootstrap: str, partitions: int) -> KafkaSettings:
+    suffix = uuid.uuid4().hex[:8]
+    return KafkaSettings(
+        bootstrap_servers=bootstrap,
+        payment_topic=f"bench-payments-{suffix}",
+        notification_topic=f"bench-notifications-{suffix}",
+        dlq_topic=f"bench-payments-{suffix}.dlq",
+        consumer_group=f"bench-{suffix}",
+        topic_partitions=partitions,
+    )
+
+
+def payment_event(order_id: str, customer_id: str) -> OutboundEvent:
+    now = datetime.now(UTC)
+    payment = PaymentRecorded(
+        id=f"pay_{uuid.uuid4().hex}",
+        order_id=order_id,
+        customer_id=customer_id,
+        status=PaymentStatus.DECLINED,
+        amount="59.97",
+        currency="USD",
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    return OutboundEvent(
+        event_id=str(uuid.uuid4()),
+        stream=EventStream.PAYMENTS,
+        event_type="payment.declined",
+        subject=f"payments/{payment.id}",
+        key=order_id,
+        data=payment.model_dump_json().encode(),
+        occurred_at=now,
+    )
+
+
+def make_orders(base_url: str, count: int) -> list[tuple[str, str]]:
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        customer = http.post(
+            "/customers",
+            json={
+                "email": "bench@example.com",
+                "first_name": "Bench",
+                "last_name": "Mark",
+                "address": {
+                    "line1": "1 Main St",
+                    "city": "Springfield",
+                    "state": "IL",
+                    "zip": "62701",
+                    "country": "US",
+                },
+            },
+        ).json()
+        product = http.post("/products", json={"name": "Mug", "price": "19.99"}).json()
+        orders = []
+        for _ in range(count):
+            order = http.post(
+                "/orders", json={"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 3}]}
+            ).json()
+            orders.append((str(order["id"]), str(customer["id"])))
+        return orders
+
+
+async def run_consumer_bench(
+    bootstrap: str, base_url: str | None, *, events: int, partitions: int, orders: int
+) -> None:
+    """With `base_url` None the handler only decodes and validates (the consumer's own ceiling)."""
+    settings = bench_settings(bootstrap, partitions)
+    await ensure_topics(bootstrap, topics_of(settings))
+    order_ids = make_orders(base_url, orders) if base_url else [(str(n), "42") for n in range(orders)]
+    publisher = EventPublisher(create_producer(settings), settings)
+    await publisher.start(require_broker=True)
+    started = time.perf_counter()
+    batch = [payment_event(*order_ids[n % len(order_ids)]) for n in range(events)]
+    for start in range(0, events, 2000):
+        await publisher.publish(batch[start : start + 2000])
+    print(f"produced {events} events to {partitions} partitions in {time.perf_counter() - started:.2f}s")
+
+    db_settings = DbServiceSettings(base_url=base_url or "http://127.0.0.1:9", max_connections=64)
+    done = 0
+    first_at = 0.0
+    last_at = 0.0
+    finished = asyncio.Event()
+    async with build_http_client(db_settings) as http:
+        recorder = PaymentRecorder(DbServiceClient(http, db_settings))
+
+        async def handle(event: CloudEvent) -> None:
+            nonlocal done, first_at, last_at
+            if base_url:
+                await recorder.record(event)
+            else:
+                decode_payment(event)
+            done += 1
+            now = time.perf_counter()
+            first_at = first_at or now
+            last_at = now
+            if done >= events:
+                finished.set()
+
+        consumer = EventConsumer(create_consumer_client(settings), handle, publisher)
+        t0 = time.perf_counter()
+        task = asyncio.create_task(consumer.run())
+        await finished.wait()
+        total = time.perf_counter() - t0
+        consumer.stop()
+        await task
+    await publisher.stop()
+    steady = last_at - first_at
+    print(
+        f"consumed {done} events into the db-service in {total:.2f}s (incl. group join): {done / total:,.0f} events/s"
+    )
+    print(f"first to last record: {steady:.2f}s: {done / steady:,.0f} events/s")
+
+
+async def run_outbox_lag_bench(bootstrap: str, *, payments: int) -> None:
+    settings = bench_settings(bootstrap, 3)
+    tmp = tempfile.mkdtemp(prefix="bench-store-")
+    engine = create_engine(StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp}/store.sqlite3"))
+    await create_tables(engine)
+    database = Database(engine)
+    publisher = EventPublisher(create_producer(settings), settings)
+    await publisher.start(require_broker=True)
+    wakeup = asyncio.Event()
+    relay = OutboxRelay(database, publisher, RelaySettings(), wakeup=wakeup)
+    task = asyncio.create_task(relay.run())
+    committed_at: dict[str, float] = {}
+    for n in range(payments):
+        event = payment_event(f"{n}", "42")
+        paid = OutboundEvent(
+            event_id=str(uuid.uuid4()),
+            stream=EventStream.NOTIFICATIONS,
+            event_type="order.paid",
+            subject=f"orders/{n}",
+            key=f"{n}",
+            data=b"{}",
+            occurred_at=event.occurred_at,
+        )
+        async with database.transaction() as conn:
+            await add_events(conn, [event, paid])
+        committed_at[event.event_id] = time.time()
+        wakeup.set()
+        await asyncio.sleep(0.005)  # pacing: ~200 payments/s arriving, not a synchronisation
+    from sqlalchemy import func, select
+
+    while True:
+        async with database.reading() as conn:
+            left = (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one()
+        if not left:
+            break
+        await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.wait({task})
+    async with database.reading() as conn:
+        rows = (await conn.execute(select(outbox.c.event_id, outbox.c.published_at))).all()
+    lags_ms = sorted(
+        (row.published_at.timestamp() - committed_at[row.event_id]) * 1000
+        for row in rows
+        if row.event_id in committed_at
+    )
+    await publisher.stop()
+    await engine.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
+    q = statistics.quantiles(lags_ms, n=100)
+    print(
+        f"outbox commit -> broker ack (marked), {len(lags_ms)} payments: p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, "
+        f"p99 {q[98]:.1f} ms, max {lags_ms[-1]:.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["consumer", "outbox-lag"])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--payments", type=int, default=500)
+    parser.add_argument(
+        "--no-db-service", action="store_true", help="handler decodes and validates only: the consumer's own ceiling"
+    )
+    args = parser.parse_args()
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with kafka_broker() as bootstrap:
+        if args.mode == "consumer" and args.no_db_service:
+            asyncio.run(
+                run_consumer_bench(bootstrap, None, events=args.events, partitions=args.partitions, orders=args.orders)
+            )
+        elif args.mode == "consumer":
+            with reference_db_service() as base_url:
+                asyncio.run(
+                    run_consumer_bench(
+                        bootstrap, base_url, events=args.events, partitions=args.partitions, orders=args.orders
+                    )
+                )
+        else:
+            asyncio.run(run_outbox_lag_bench(bootstrap, payments=args.payments))
+
+
+if __name__ == "__main__":
+    main()

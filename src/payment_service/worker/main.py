@@ -1,0 +1,75 @@
+"""`run_worker(settings)`: the worker process: outbox relay sweep and payment consumer, side by side.
+
+Both loops run in one `asyncio.TaskGroup` over the resources `open_resources` opens (store, db-service
+client, Kafka publisher). SIGTERM or SIGINT starts a clean shutdown: the consumer stops fetching,
+finishes the record each partition has in hand, commits, and leaves the group; then the relay is
+cancelled (between batches, or mid-publish: an unmarked row is published again later) and the
+resources close in reverse, the producer flushing what is in flight. A broker that is down at start
+is waited for with backoff. The reconciler joins the task group once it exists.
+"""
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+
+from payment_service.logging import configure_logging
+from payment_service.messaging.client import MessagingError
+from payment_service.messaging.consumer import EventConsumer, RetryPolicy, create_consumer_client
+from payment_service.resources import open_resources
+from payment_service.services.outbox_relay import OutboxRelay
+from payment_service.services.recording import PaymentRecorder
+from payment_service.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down cleanly (blocking)."""
+    configure_logging(settings.log)
+    asyncio.run(serve_worker(settings, handle_signals=True))
+
+
+async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None, handle_signals: bool = False) -> None:
+    """Run the worker's loops until `stop` is set (or a signal arrives, with `handle_signals`)."""
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    async with open_resources(settings) as resources:
+        recorder = PaymentRecorder(resources.db_service)
+        consumer = EventConsumer(
+            create_consumer_client(settings.kafka),
+            recorder.record,
+            resources.publisher,
+            retry=RetryPolicy(max_backoff_s=settings.relay.max_backoff_s),
+        )
+        relay = OutboxRelay(resources.database, resources.publisher, settings.relay, name="worker-relay")
+        log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
+        async with asyncio.TaskGroup() as group:
+            relay_task = group.create_task(relay.run(), name="outbox-relay")
+            consumer_task = group.create_task(_consume(consumer, stop, settings.relay.max_backoff_s), name="consumer")
+            await stop.wait()
+            log.info("worker.stopping")
+            consumer.stop()
+            await consumer_task
+            relay_task.cancel()
+    log.info("worker.stopped")
+
+
+async def _consume(consumer: EventConsumer, stop: asyncio.Event, max_backoff_s: float) -> None:
+    """Run the consumer; while the broker cannot be reached at start, retry with backoff until stopped."""
+    delay_s = 0.5
+    while not stop.is_set():
+        try:
+            await consumer.run()
+        except MessagingError as exc:
+            log.warning("consumer.start_failed", error=str(exc), retry_in_s=delay_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay_s):
+                    await stop.wait()
+            delay_s = min(delay_s * 2, max_backoff_s)
+        else:
+            return
