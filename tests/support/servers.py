@@ -40,7 +40,7 @@ def serve_app(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> Iterator[
     def run() -> None:
         try:
             asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # surfaced to the test below
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread, raised there
             failure.append(exc)
 
     thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)

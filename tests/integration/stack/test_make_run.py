@@ -47,7 +47,8 @@ class Stack:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         assert process.stdout is not None
-        threading.Thread(target=_pump, args=(process.stdout, self.lines), daemon=True).start()
+        self.reader = threading.Thread(target=_pump, args=(process.stdout, self.lines), daemon=True)
+        self.reader.start()
 
     def wait_for_line(self, text: str, deadline_s: float) -> str:
         end = time.monotonic() + deadline_s
@@ -94,6 +95,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        running.reader.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 class TestMakeRun:
