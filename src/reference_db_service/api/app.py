@@ -1,0 +1,49 @@
+"""The application factory: `create_app(settings)` builds an app whose lifespan opens the database."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import Depends, FastAPI
+
+from reference_db_service.api import catalog, orders, payments
+from reference_db_service.api.dependencies import bearer_guard
+from reference_db_service.api.problems import install_problem_handlers
+from reference_db_service.schemas import HealthResponse
+from reference_db_service.settings import ReferenceDbSettings
+from reference_db_service.store.database import Database
+
+
+class LifespanState(TypedDict):
+    db: Database
+
+
+def create_app(settings: ReferenceDbSettings | None = None) -> FastAPI:
+    """Build the app; tables are created on start (`metadata.create_all`, no migrations)."""
+    settings = settings or ReferenceDbSettings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[LifespanState]:
+        db = Database.open(settings)
+        try:
+            await db.create_schema()
+            yield {"db": db}
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="Reference db-service",
+        summary="Orders, customers, products and payment records for the payment service.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    guarded = [Depends(bearer_guard(settings.token))]
+    for router in (catalog.router, orders.router, payments.router):
+        app.include_router(router, dependencies=guarded)
+
+    @app.get("/healthz", response_model=HealthResponse)
+    async def healthz() -> HealthResponse:
+        return HealthResponse(status="ok")
+
+    return app

@@ -1,0 +1,61 @@
+"""Request dependencies: the database from the lifespan state, the bearer-token guard, path ids."""
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, cast
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, SecretStr
+
+from reference_db_service.errors import NotFound, Unauthorized
+from reference_db_service.schemas import parse_numeric_id
+from reference_db_service.store.database import Database
+
+
+async def _database(request: Request) -> Database:
+    return cast(Database, request.state.db)
+
+
+Db = Annotated[Database, Depends(_database)]
+
+
+def bearer_guard(token: SecretStr | None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that demands `Authorization: Bearer <token>` when a token is configured."""
+    expected = None if token is None else token.get_secret_value().encode()
+
+    async def require_token(request: Request) -> None:
+        if expected is None:
+            return
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        # compare_digest keeps the comparison time independent of where the tokens differ.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+            msg = "a valid bearer token is required"
+            raise Unauthorized(msg)
+
+    return require_token
+
+
+def numeric_id_or(not_found: type[NotFound], value: str, what: str) -> int:
+    """A path id as an integer; an id that cannot exist is simply not found."""
+    try:
+        return parse_numeric_id(value)
+    except ValueError:
+        msg = f"{what} {value!r} does not exist"
+        raise not_found(msg) from None
+
+
+def json_response(
+    body: BaseModel | Sequence[BaseModel], *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Serialise records once, with pydantic, skipping FastAPI's second validation pass."""
+    if isinstance(body, BaseModel):
+        content = body.model_dump_json().encode()
+    else:
+        content = b"[" + b",".join(item.model_dump_json().encode() for item in body) + b"]"
+    return Response(content, status_code=status_code, media_type="application/json", headers=headers)
+
+
+def invalid_input(*loc: str, message: str) -> RequestValidationError:
+    """An input error found by hand, reported like FastAPI's own validation errors."""
+    return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])

@@ -1,0 +1,1 @@
+"""Database access: tables, the engines, and one module of queries per resource."""
