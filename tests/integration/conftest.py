@@ -27,6 +27,7 @@ from payment_service.settings import (
     ApiSettings,
     DbServiceSettings,
     GatewaySettings,
+    KafkaSettings,
     Settings,
     StoreSettings,
 )
@@ -35,6 +36,7 @@ from tests.support.simulator import SimulatorHandle, run_simulator
 
 VISA = "4111111111111111"
 MASTERCARD = "5424000000000015"
+CLOSED_KAFKA_PORT = "127.0.0.1:1"
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,9 @@ def build_settings(tmp_path: Path, simulator: SimulatorHandle, db_service: DbSer
             backoff_ms=10,
         ),
         store=StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'store' / 'payments.sqlite3'}"),
+        # Pay-flow tests read the outbox, not Kafka: a closed port keeps their events out of any
+        # broker a developer runs on the default port. Event tests give the session broker instead.
+        kafka=KafkaSettings(bootstrap_servers=CLOSED_KAFKA_PORT),
     )
 
 
