@@ -1,17 +1,21 @@
 """Messaging benchmarks: consumer throughput into the reference db-service, and outbox publish lag.
 
-    .venv/bin/python bench/consumer_throughput.py consumer [--events 20000] [--partitions 6]
+    .venv/bin/python bench/consumer_throughput.py consumer [--events 20000] [--partitions 6] [--orders 300]
+        [--max-in-flight 64] [--max-in-flight-total 128] [--no-db-service]
     .venv/bin/python bench/consumer_throughput.py outbox-lag [--payments 500]
 
-`consumer`: produces N payment events to a fresh topic first, then starts the payment consumer
-(EventConsumer -> PaymentRecorder -> DbServiceClient) against a reference db-service run as its own
-process (`reference-db-service serve`, fresh SQLite file), and times it until every event is
-committed (all rows written). `outbox-lag`: commits outbox rows one payment at a time (a payment
-event and an order.paid, as the pay flow does), wakes the in-process relay after each commit as the
-API does, and reports commit -> broker-ack latency percentiles.
+`consumer`: produces N payment events (keyed by order id, over `--orders` orders) to a fresh topic
+first, then starts the payment consumer (EventConsumer -> PaymentRecorder -> DbServiceClient) against
+a reference db-service run as its own process (`reference-db-service serve`, fresh SQLite file). It
+reports the time until every event was handled (its row written), then until the consumer stopped
+with every offset committed, and the CPU time the consumer, the db-service and the broker spent
+meanwhile. `--no-db-service` swaps the handler for one that only decodes and validates the payment:
+the consumer's own ceiling, with no db-service at all. `outbox-lag`: commits outbox rows one payment
+at a time (a payment event and an order.paid, as the pay flow does), wakes the in-process relay
+after each commit as the API does, and reports commit -> broker-ack latency percentiles.
 
 A broker: PAYMENTS_BENCH_KAFKA_BOOTSTRAP=host:port, or one is started with scripts/kafka/kafka.sh on
-free ports (fresh data dir under var/) and stopped at the end.
+free ports (fresh data dir under var/) and stopped at the end (its CPU is then reported too).
 """
 
 import argparse
@@ -57,10 +61,11 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def kafka_broker() -> Iterator[str]:
+def kafka_broker() -> Iterator[tuple[str, Path | None]]:
+    """The broker's bootstrap address, and its data dir (holding kafka.pid) when this script started it."""
     outside = os.environ.get("PAYMENTS_BENCH_KAFKA_BOOTSTRAP")
     if outside:
-        yield outside
+        yield outside, None
         return
     port, cport = free_ports(2)
     (ROOT / "var").mkdir(exist_ok=True)
@@ -69,14 +74,15 @@ def kafka_broker() -> Iterator[str]:
     script = str(ROOT / "scripts" / "kafka" / "kafka.sh")
     subprocess.run([script, "start"], env=env, check=True, capture_output=True)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", Path(data)
     finally:
         subprocess.run([script, "stop"], env=env, check=False, capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
 
 @contextmanager
-def reference_db_service() -> Iterator[str]:
+def reference_db_service() -> Iterator[tuple[str, int]]:
+    """A `reference-db-service serve` process on a fresh SQLite file: its base URL and pid."""
     (port,) = free_ports(1)
     tmp = tempfile.mkdtemp(prefix="bench-db-")
     env = {**os.environ, "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/db.sqlite3"}
@@ -96,7 +102,7 @@ def reference_db_service() -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("reference db-service did not start")
             time.sleep(0.1)
-        yield base_url
+        yield base_url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -166,12 +172,34 @@ def make_orders(base_url: str, count: int) -> list[tuple[str, str]]:
         return orders
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to tell where the CPU goes."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid(data_dir: Path | None) -> int | None:
+    """The broker's pid, when this script started it (kafka.sh keeps it in the data dir)."""
+    if data_dir is None or not (data_dir / "kafka.pid").exists():
+        return None
+    return int((data_dir / "kafka.pid").read_text().strip())
+
+
 async def run_consumer_bench(
-    bootstrap: str, base_url: str | None, *, events: int, partitions: int, orders: int
+    bootstrap: str,
+    broker_data_dir: Path | None,
+    db_service: tuple[str, int] | None,
+    *,
+    events: int,
+    partitions: int,
+    orders: int,
+    max_in_flight: int,
+    max_in_flight_total: int,
 ) -> None:
-    """With `base_url` None the handler only decodes and validates (the consumer's own ceiling)."""
+    """With `db_service` (base URL, pid) None the handler only decodes and validates: the consumer's own ceiling."""
     settings = bench_settings(bootstrap, partitions)
     await ensure_topics(bootstrap, topics_of(settings))
+    base_url = db_service[0] if db_service else None
     order_ids = make_orders(base_url, orders) if base_url else [(str(n), "42") for n in range(orders)]
     publisher = EventPublisher(create_producer(settings), settings)
     await publisher.start(require_broker=True)
@@ -179,13 +207,20 @@ async def run_consumer_bench(
     batch = [payment_event(*order_ids[n % len(order_ids)]) for n in range(events)]
     for start in range(0, events, 2000):
         await publisher.publish(batch[start : start + 2000])
-    print(f"produced {events} events to {partitions} partitions in {time.perf_counter() - started:.2f}s")
+    print(
+        f"produced {events} events for {len(order_ids)} orders to {partitions} partitions in {time.perf_counter() - started:.2f}s"
+    )
 
-    db_settings = DbServiceSettings(base_url=base_url or "http://127.0.0.1:9", max_connections=64)
+    db_settings = DbServiceSettings(base_url=base_url or "http://127.0.0.1:9", max_connections=max_in_flight_total)
     done = 0
     first_at = 0.0
     last_at = 0.0
     finished = asyncio.Event()
+    processes = {"consumer (this process)": os.getpid()}
+    if db_service:
+        processes["db-service"] = db_service[1]
+    if (pid := broker_pid(broker_data_dir)) is not None:
+        processes["kafka broker"] = pid
     async with build_http_client(db_settings) as http:
         recorder = PaymentRecorder(DbServiceClient(http, db_settings))
 
@@ -202,19 +237,33 @@ async def run_consumer_bench(
             if done >= events:
                 finished.set()
 
-        consumer = EventConsumer(create_consumer_client(settings), handle, publisher)
+        consumer = EventConsumer(
+            create_consumer_client(settings),
+            handle,
+            publisher,
+            max_in_flight=max_in_flight,
+            max_in_flight_total=max_in_flight_total,
+        )
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         t0 = time.perf_counter()
         task = asyncio.create_task(consumer.run())
         await finished.wait()
-        total = time.perf_counter() - t0
+        handled_s = time.perf_counter() - t0
         consumer.stop()
-        await task
+        await task  # commits the finished records on the way out
+        committed_s = time.perf_counter() - t0
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
     await publisher.stop()
     steady = last_at - first_at
+    target = "into the db-service" if base_url else "decoded and validated only (no db-service)"
+    print(f"max in flight: {max_in_flight} per partition, {max_in_flight_total} in all")
+    print(f"handled {done} events {target} in {handled_s:.2f}s (incl. group join): {done / handled_s:,.0f} events/s")
+    print(f"  first to last record: {steady:.2f}s: {done / steady:,.0f} events/s")
+    print(f"  stopped with every offset committed after {committed_s:.2f}s")
     print(
-        f"consumed {done} events into the db-service in {total:.2f}s (incl. group join): {done / total:,.0f} events/s"
+        "  CPU seconds from start to stop: "
+        + ", ".join(f"{name} {seconds:.2f} ({seconds * 1000 / done:.2f} ms/event)" for name, seconds in cpu.items())
     )
-    print(f"first to last record: {steady:.2f}s: {done / steady:,.0f} events/s")
 
 
 async def run_outbox_lag_bench(bootstrap: str, *, payments: int) -> None:
@@ -279,6 +328,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--payments", type=int, default=500)
+    defaults = KafkaSettings()
+    parser.add_argument("--max-in-flight", type=int, default=defaults.consumer_max_in_flight, help="per partition")
+    parser.add_argument("--max-in-flight-total", type=int, default=defaults.consumer_max_in_flight_total)
     parser.add_argument(
         "--no-db-service", action="store_true", help="handler decodes and validates only: the consumer's own ceiling"
     )
@@ -288,18 +340,19 @@ def main() -> None:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with kafka_broker() as bootstrap:
+    consumer_options = {
+        "events": args.events,
+        "partitions": args.partitions,
+        "orders": args.orders,
+        "max_in_flight": args.max_in_flight,
+        "max_in_flight_total": args.max_in_flight_total,
+    }
+    with kafka_broker() as (bootstrap, broker_data_dir):
         if args.mode == "consumer" and args.no_db_service:
-            asyncio.run(
-                run_consumer_bench(bootstrap, None, events=args.events, partitions=args.partitions, orders=args.orders)
-            )
+            asyncio.run(run_consumer_bench(bootstrap, broker_data_dir, None, **consumer_options))
         elif args.mode == "consumer":
-            with reference_db_service() as base_url:
-                asyncio.run(
-                    run_consumer_bench(
-                        bootstrap, base_url, events=args.events, partitions=args.partitions, orders=args.orders
-                    )
-                )
+            with reference_db_service() as db_service:
+                asyncio.run(run_consumer_bench(bootstrap, broker_data_dir, db_service, **consumer_options))
         else:
             asyncio.run(run_outbox_lag_bench(bootstrap, payments=args.payments))
 

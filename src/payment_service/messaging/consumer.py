@@ -1,20 +1,25 @@
 """EventConsumer: poll, decode, hand each event to a handler, commit only what the handler finished.
 
 Shape of the loop:
-- One fetch loop calls `getmany` and appends each record to its partition's queue. Every assigned
-  partition has a worker task that takes records one at a time, so partitions progress
-  concurrently and one partition's order is kept. A partition whose queue is full is paused (and
+- One fetch loop calls `getmany` and hands each record to its partition's `PartitionScheduler`
+  (`scheduler.py`): records of one key (an order id) run one after another in offset order, records
+  of different keys concurrently, at most `max_in_flight` per partition between its commit point and
+  its newest started record, and at most `max_in_flight_total` handler calls at once over every
+  partition. A partition with `max_queued_per_partition` records waiting to start is paused (and
   resumed once it drained to half), so memory stays bounded while the group membership stays alive.
-- A worker retries a `retriable` failure (timeouts, 5xx, 429: `DependencyUnavailable`) of the same
-  record with exponential backoff and full jitter, forever: it never skips ahead, so nothing is lost
-  or reordered. A permanent failure (an undecodable or off-schema record, a 4xx) goes to the
+- A record whose handler fails with a `retriable` error (timeouts, 5xx, 429: `DependencyUnavailable`)
+  is tried again with exponential backoff and full jitter, forever: its key's later records wait
+  behind it and the commit point stays below it, so nothing is lost or reordered, while other keys go
+  on within the window. A permanent failure (an undecodable or off-schema record, a 4xx) goes to the
   dead-letter topic with `dlq-reason`, `dlq-error`, `dlq-original-topic/partition/offset` and the
-  original headers, and the worker moves on.
-- The fetch loop commits, per partition, one past the last finished record, at most every
-  `commit_interval_s`, under a lock shared with the rebalance callback, and only when it advanced.
-- On revocation (and on stop) the partition's worker finishes its in-flight record (up to
-  `revoke_grace_s`, then it is cancelled and the record counts as not done), its progress is
-  committed, and queued records are dropped: the next owner reads them from the committed offset.
+  original headers, and counts as finished.
+- The fetch loop commits, per partition, one past the last record of the contiguous finished prefix
+  (never past an unfinished record), at most every `commit_interval_s`, under a lock shared with the
+  rebalance callback, and only when it advanced.
+- On revocation (and on stop) the partition's scheduler starts nothing more and lets the records
+  being handled finish (up to `revoke_grace_s`, then they are cancelled and count as not done); the
+  finished prefix is committed and everything after it is left to the next owner, who reads it
+  from the committed offset.
 Delivery is at least once: handlers must be idempotent.
 """
 
@@ -22,7 +27,6 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -32,6 +36,7 @@ from payment_service.domain.errors import InvalidEvent, PaymentServiceError
 from payment_service.messaging.client import KafkaConsumerClient, MessagingError, Record, TopicPartition
 from payment_service.messaging.codec import CloudEvent, decode_event
 from payment_service.messaging.publisher import EventPublisher
+from payment_service.messaging.scheduler import PartitionScheduler, RecordAbandoned
 from payment_service.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -62,54 +67,6 @@ class RetryPolicy:
         return max(0.01, ceiling * random.random())  # noqa: S311 - jitter, not a secret
 
 
-class _Abandoned(Exception):
-    """The record was not finished: the partition is being revoked or the consumer stops."""
-
-
-class _PartitionWorker:
-    """Processes one partition's records in order; `done_offset` is what may be committed."""
-
-    def __init__(self, partition: TopicPartition, process: Callable[[Record, asyncio.Event], Awaitable[None]]) -> None:
-        self.partition = partition
-        self.queue: deque[Record] = deque()
-        self.done_offset: int | None = None
-        self.committed_offset: int | None = None
-        self.paused = False
-        self._process = process
-        self._arrived = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name=f"consume-{partition.topic}-{partition.partition}")
-
-    def add(self, record: Record) -> None:
-        self.queue.append(record)
-        self._arrived.set()
-
-    async def stop(self, grace_s: float) -> None:
-        """Finish the record in hand (up to `grace_s`), then end; queued records are dropped."""
-        self._stopping.set()
-        self._arrived.set()
-        _, pending = await asyncio.wait({self._task}, timeout=grace_s)
-        if pending:
-            self._task.cancel()
-            await asyncio.wait({self._task})
-        if not self._task.cancelled() and (exc := self._task.exception()) is not None:
-            log.error("consumer.worker_crashed", partition=self.partition.partition, error=repr(exc))
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            if not self.queue:
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            record = self.queue[0]
-            try:
-                await self._process(record, self._stopping)
-            except _Abandoned:
-                return
-            self.queue.popleft()
-            self.done_offset = record.offset + 1
-
-
 class EventConsumer:
     """Consumes the client's topics into `handler` until `stop()` or cancellation.
 
@@ -124,6 +81,8 @@ class EventConsumer:
         dead_letters: EventPublisher,
         *,
         retry: RetryPolicy | None = None,
+        max_in_flight: int = 64,
+        max_in_flight_total: int = 128,
         poll_timeout_ms: int = 200,
         max_queued_per_partition: int = 2000,
         commit_interval_s: float = 0.2,
@@ -133,17 +92,21 @@ class EventConsumer:
         self._handler = handler
         self._dead_letters = dead_letters
         self._retry = retry or RetryPolicy()
+        self._max_in_flight = max_in_flight
+        self._handler_slots = asyncio.Semaphore(max_in_flight_total)
         self._poll_timeout_ms = poll_timeout_ms
         self._max_queued = max_queued_per_partition
         self._commit_interval_s = commit_interval_s
         self._revoke_grace_s = revoke_grace_s
-        self._workers: dict[TopicPartition, _PartitionWorker] = {}
+        self._schedulers: dict[TopicPartition, PartitionScheduler] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._paused: set[TopicPartition] = set()
         self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
 
     def stop(self) -> None:
-        """Ask `run` to stop fetching, finish in-flight records, commit and leave the group."""
+        """Ask `run` to stop fetching, finish the records being handled, commit and leave the group."""
         self._stopping.set()
 
     async def wait_started(self) -> None:
@@ -162,7 +125,7 @@ class EventConsumer:
         try:
             await self._fetch_loop()
         finally:
-            # Shielded: a cancelled worker task still finishes in-flight work and commits it.
+            # Shielded: a cancelled consumer task still finishes the records in hand and commits them.
             await asyncio.shield(self._shutdown())
 
     async def _fetch_loop(self) -> None:
@@ -174,54 +137,68 @@ class EventConsumer:
                 log.warning("consumer.fetch_failed", error=str(exc))
                 continue
             for record in records:
-                worker = self._workers.get(record.topic_partition)
-                if worker is not None:  # else revoked meanwhile: the next owner reads it again
-                    worker.add(record)
+                scheduler = self._schedulers.get(record.topic_partition)
+                if scheduler is not None:  # else revoked meanwhile: the next owner reads it again
+                    scheduler.add(record)
             self._apply_backpressure()
             if time.monotonic() - last_commit >= self._commit_interval_s:
-                await self._commit(list(self._workers.values()))
+                await self._commit()
                 last_commit = time.monotonic()
 
     def _apply_backpressure(self) -> None:
-        to_pause = [w for w in self._workers.values() if not w.paused and len(w.queue) >= self._max_queued]
-        to_resume = [w for w in self._workers.values() if w.paused and len(w.queue) <= self._max_queued // 2]
+        schedulers = self._schedulers.values()
+        to_pause = [s.partition for s in schedulers if s.partition not in self._paused and s.queued >= self._max_queued]
+        to_resume = [
+            s.partition for s in schedulers if s.partition in self._paused and s.queued <= self._max_queued // 2
+        ]
         if to_pause:
-            self._client.pause(w.partition for w in to_pause)
-            for worker in to_pause:
-                worker.paused = True
+            self._client.pause(to_pause)
+            self._paused.update(to_pause)
         if to_resume:
-            self._client.resume(w.partition for w in to_resume)
-            for worker in to_resume:
-                worker.paused = False
+            self._client.resume(to_resume)
+            self._paused.difference_update(to_resume)
 
     async def _shutdown(self) -> None:
-        workers = list(self._workers.values())
-        self._workers.clear()
-        await asyncio.gather(*(worker.stop(self._revoke_grace_s) for worker in workers))
-        await self._commit(workers)
+        schedulers = list(self._schedulers.values())
+        self._schedulers.clear()
+        await asyncio.gather(*(scheduler.stop(self._revoke_grace_s) for scheduler in schedulers))
+        await self._commit(schedulers)
         await self._client.stop()
         log.info("consumer.stopped")
 
     async def _on_assigned(self, assigned: frozenset[TopicPartition]) -> None:
         for partition in assigned:
-            if partition not in self._workers:
-                self._workers[partition] = _PartitionWorker(partition, self._process)
+            if partition not in self._schedulers:
+                self._schedulers[partition] = PartitionScheduler(
+                    partition, self._process, max_in_flight=self._max_in_flight
+                )
         log.info("consumer.partitions_assigned", partitions=sorted(f"{p.topic}-{p.partition}" for p in assigned))
 
     async def _on_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        workers = [self._workers.pop(partition) for partition in revoked if partition in self._workers]
-        await asyncio.gather(*(worker.stop(self._revoke_grace_s) for worker in workers))
-        await self._commit(workers)
+        schedulers = [self._schedulers.pop(partition) for partition in revoked if partition in self._schedulers]
+        await asyncio.gather(*(scheduler.stop(self._revoke_grace_s) for scheduler in schedulers))
+        await self._commit(schedulers)
+        for scheduler in schedulers:
+            # A partition assigned again later starts from what the group committed, whoever did it.
+            self._committed.pop(scheduler.partition, None)
+            self._paused.discard(scheduler.partition)
         log.info("consumer.partitions_revoked", partitions=sorted(f"{p.topic}-{p.partition}" for p in revoked))
 
-    async def _commit(self, workers: list[_PartitionWorker]) -> None:
+    async def _commit(self, schedulers: list[PartitionScheduler] | None = None) -> None:
+        """Commit each scheduler's finished prefix where it advanced; by default, the current partitions'.
+
+        The default is read under the lock, so that a partition being revoked meanwhile is committed by
+        the revocation alone.
+        """
         async with self._commit_lock:
-            offsets = {
-                worker.partition: worker.done_offset
-                for worker in workers
-                if worker.done_offset is not None
-                and (worker.committed_offset is None or worker.done_offset > worker.committed_offset)
-            }
+            if schedulers is None:
+                schedulers = list(self._schedulers.values())
+            offsets: dict[TopicPartition, int] = {}
+            for scheduler in schedulers:
+                offset = scheduler.committable_offset
+                committed = self._committed.get(scheduler.partition)
+                if offset is not None and (committed is None or offset > committed):
+                    offsets[scheduler.partition] = offset
             if not offsets:
                 return
             try:
@@ -230,22 +207,26 @@ class EventConsumer:
                 # Not committed: these records come again (to us or the partition's next owner).
                 log.warning("consumer.commit_failed", error=str(exc), code=exc.code)
                 return
-            for worker in workers:
-                if worker.partition in offsets:
-                    worker.committed_offset = offsets[worker.partition]
+            self._committed.update(offsets)
 
     async def _process(self, record: Record, stopping: asyncio.Event) -> None:
-        """Handle one record to completion: done, or dead-lettered. Raises `_Abandoned` on stop."""
-        with structlog.contextvars.bound_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset
-        ):
-            try:
-                event = decode_event(key=record.key, value=record.value, headers=record.headers)
-            except InvalidEvent as exc:
+        """Handle one record to completion: done, or dead-lettered. Raises `RecordAbandoned` on stop."""
+        async with self._handler_slots:
+            if stopping.is_set():
+                raise RecordAbandoned  # stopped while waiting for a slot: never started
+            await self._process_now(record, stopping)
+
+    async def _process_now(self, record: Record, stopping: asyncio.Event) -> None:
+        # Bound once per record, as binding costs about as much as decoding: where it came from, what it is.
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        try:
+            event = decode_event(key=record.key, value=record.value, headers=record.headers)
+        except InvalidEvent as exc:
+            with structlog.contextvars.bound_contextvars(**where):
                 await self._dead_letter(record, exc.reason, exc.message, stopping)
-                return
-            with structlog.contextvars.bound_contextvars(event_id=event.event_id, traceparent=event.traceparent):
-                await self._handle(record, event, stopping)
+            return
+        with structlog.contextvars.bound_contextvars(**where, event_id=event.event_id, traceparent=event.traceparent):
+            await self._handle(record, event, stopping)
 
     async def _handle(self, record: Record, event: CloudEvent, stopping: asyncio.Event) -> None:
         attempt = 0
@@ -285,11 +266,11 @@ class EventConsumer:
 
 
 async def _pause_unless_stopping(delay_s: float, stopping: asyncio.Event) -> None:
-    """Sleep `delay_s`; raise `_Abandoned` at once if the worker is told to stop meanwhile."""
+    """Sleep `delay_s`; raise `RecordAbandoned` at once if the scheduler is told to stop meanwhile."""
     if stopping.is_set():
-        raise _Abandoned
+        raise RecordAbandoned
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(delay_s):
             await stopping.wait()
     if stopping.is_set():
-        raise _Abandoned
+        raise RecordAbandoned

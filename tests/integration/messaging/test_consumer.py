@@ -13,10 +13,11 @@ import structlog.testing
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_service.db_service.client import DbServiceClient, build_http_client
+from payment_service.domain.errors import DbServiceUnavailable
 from payment_service.domain.events import PaymentRecorded
 from payment_service.domain.payments import PaymentStatus
 from payment_service.messaging.client import KafkaProducerClient
-from payment_service.messaging.codec import encode_event
+from payment_service.messaging.codec import CloudEvent, encode_event
 from payment_service.messaging.consumer import EventConsumer, RetryPolicy, create_consumer_client
 from payment_service.messaging.publisher import EventPublisher, create_producer
 from payment_service.services.outbox_relay import OutboxRelay
@@ -28,6 +29,7 @@ from tests.integration.messaging.conftest import Order
 from tests.support.db_service import DbServiceHandle
 from tests.support.events import (
     committed_offsets,
+    fresh_kafka_settings,
     header,
     make_payment_record,
     payment_event,
@@ -53,16 +55,32 @@ async def publishing(settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
 
 
 @contextlib.asynccontextmanager
-async def consuming(settings: KafkaSettings, db_service: DbServiceHandle) -> AsyncIterator[EventConsumer]:
-    """The worker's consumer wiring: consumer -> PaymentRecorder -> DbServiceClient -> the db-service."""
+async def consuming(
+    settings: KafkaSettings,
+    db_service: DbServiceHandle,
+    *,
+    failing_event_id: str | None = None,
+    max_in_flight: int = 64,
+) -> AsyncIterator[EventConsumer]:
+    """The worker's consumer wiring: consumer -> PaymentRecorder -> DbServiceClient -> the db-service.
+
+    With `failing_event_id`, that event fails as a db-service answering 503 would, every time.
+    """
     db_settings = DbServiceSettings(base_url=db_service.base_url, max_retries=1, backoff_ms=10, read_timeout_s=3.0)
     async with build_http_client(db_settings) as http, publishing(settings) as dead_letters:
         recorder = PaymentRecorder(DbServiceClient(http, db_settings))
+
+        async def record(event: CloudEvent) -> None:
+            if event.event_id == failing_event_id:
+                raise DbServiceUnavailable("db-service answered 503")
+            await recorder.record(event)
+
         consumer = EventConsumer(
             create_consumer_client(settings),
-            recorder.record,
+            record,
             dead_letters,
             retry=RetryPolicy(initial_backoff_s=0.05, max_backoff_s=0.3),
+            max_in_flight=max_in_flight,
         )
         task = asyncio.create_task(consumer.run())
         try:
@@ -86,6 +104,22 @@ async def wait_for_logs(logs: list[MutableMapping[str, Any]], event: str, count:
         return sum(1 for entry in logs if entry["event"] == event) >= count
 
     await wait_until(logged, timeout_s=DEADLINE_S)
+
+
+def make_orders(db_service: DbServiceHandle, count: int) -> list[Order]:
+    customer = str(db_service.create_customer()["id"])
+    product = str(db_service.create_product("Green mug", "12.50")["id"])
+    return [Order(str(db_service.create_order(customer, [(product, 1)])["id"]), customer) for _ in range(count)]
+
+
+def versions(payment: PaymentRecorded, count: int) -> list[PaymentRecorded]:
+    """v1..v`count` of a payment: held for review until the last, which is approved."""
+    return [
+        payment.model_copy(
+            update={"version": v, "status": PaymentStatus.APPROVED if v == count else PaymentStatus.HELD_FOR_REVIEW}
+        )
+        for v in range(1, count + 1)
+    ]
 
 
 def stored(db_service: DbServiceHandle, payment_id: str) -> dict[str, Any]:
@@ -228,3 +262,89 @@ class TestPaymentConsumer:
         for n, order in enumerate(orders):
             stored_ids = sorted(p["id"] for p in db_service.list_payments(order.order_id))
             assert stored_ids == sorted(p.id for p in declined[n::3])
+
+    async def test_many_orders_in_one_partition_are_all_recorded_each_at_its_last_version(
+        self, kafka_bootstrap: str, db_service: DbServiceHandle
+    ) -> None:
+        settings = await fresh_kafka_settings(kafka_bootstrap, partitions=1)
+        orders = make_orders(db_service, 30)
+        payments = [versions(payment_for(order, status=PaymentStatus.HELD_FOR_REVIEW), 5) for order in orders]
+        # Version by version, every order in turn: one order's records are spread along the partition.
+        events = [payment_event(payment[v]) for v in range(5) for payment in payments]
+
+        async with publishing(settings) as publisher, consuming(settings, db_service):
+            await publisher.publish(events)
+            await wait_committed(settings, len(events))
+
+        assert await committed_offsets(settings.bootstrap_servers, settings.consumer_group) == {0: len(events)}
+        for order, payment in zip(orders, payments, strict=True):
+            assert [(p["id"], p["status"], p["version"]) for p in db_service.list_payments(order.order_id)] == [
+                (payment[0].id, "approved", 5)
+            ]
+            paid = db_service.get_order(order.order_id)
+            assert paid is not None
+            assert paid["payment_status"] == "approved"
+
+    async def test_a_failing_order_holds_its_later_records_and_the_commit_point_while_other_orders_flow(
+        self, kafka_bootstrap: str, db_service: DbServiceHandle
+    ) -> None:
+        settings = await fresh_kafka_settings(kafka_bootstrap, partitions=1)
+        failing, *others = make_orders(db_service, 9)
+        held, approved = versions(payment_for(failing, status=PaymentStatus.HELD_FOR_REVIEW), 2)
+        other_payments = [payment_for(order, status=PaymentStatus.DECLINED) for order in others]
+        # Offsets: 0-1 other orders, 2 the failing v1, 3 another order, 4 the same order's v2 (which would
+        # succeed), 5-10 the rest.
+        failing_event = payment_event(held)
+        events = [
+            *(payment_event(p) for p in other_payments[:2]),
+            failing_event,
+            payment_event(other_payments[2]),
+            payment_event(approved),
+            *(payment_event(p) for p in other_payments[3:]),
+        ]
+
+        with structlog.testing.capture_logs() as logs:
+            async with (
+                publishing(settings) as publisher,
+                consuming(settings, db_service, failing_event_id=failing_event.event_id),
+            ):
+                await publisher.publish(events)
+
+                async def others_recorded() -> bool:
+                    return all(db_service.get_payment(p.id) is not None for p in other_payments)
+
+                await wait_until(others_recorded, timeout_s=DEADLINE_S)
+                await wait_for_logs(logs, "consumer.retrying", 3)
+                # v2 was never written ahead of v1, though the records after it were.
+                assert db_service.get_payment(held.id) is None
+            # The consumer stopped and committed what it finished: the prefix before the failing v1.
+            assert await committed_offsets(settings.bootstrap_servers, settings.consumer_group) == {0: 2}
+
+        # The next consumer of the group starts at the failing record: v1 and v2 are written in order.
+        async with consuming(settings, db_service):
+            await wait_committed(settings, len(events))
+        record = stored(db_service, held.id)
+        assert (record["status"], record["version"]) == ("approved", 2)
+        assert await committed_offsets(settings.bootstrap_servers, settings.consumer_group) == {0: len(events)}
+
+    async def test_a_rebalance_with_many_orders_in_flight_per_partition_loses_nothing(
+        self, kafka_bootstrap: str, db_service: DbServiceHandle
+    ) -> None:
+        settings = await fresh_kafka_settings(kafka_bootstrap, partitions=2)
+        orders = make_orders(db_service, 40)
+        payments = [versions(payment_for(order, status=PaymentStatus.HELD_FOR_REVIEW), 3) for order in orders]
+        events = [payment_event(payment[v]) for v in range(3) for payment in payments]
+
+        async with publishing(settings) as publisher, consuming(settings, db_service, max_in_flight=8):
+            await publisher.publish(events[:60])
+            await wait_committed(settings, 1)
+            async with consuming(settings, db_service, max_in_flight=8):  # the group rebalances
+                await publisher.publish(events[60:])
+                await wait_committed(settings, len(events))
+
+        committed = await committed_offsets(settings.bootstrap_servers, settings.consumer_group)
+        assert sum(committed.values()) == len(events)
+        for order, payment in zip(orders, payments, strict=True):
+            assert [(p["id"], p["status"], p["version"]) for p in db_service.list_payments(order.order_id)] == [
+                (payment[0].id, "approved", 3)
+            ]
