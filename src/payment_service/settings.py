@@ -81,6 +81,12 @@ class KafkaSettings(BaseModel):
     replication_factor: int = 1
     linger_ms: int = 5
     request_timeout_ms: int = 15000
+    # Payment consumer, per partition: records from the lowest unfinished one to the newest started one
+    # (concurrent across keys, one at a time per key); also how many come again after a crash.
+    consumer_max_in_flight: int = Field(default=64, ge=1)
+    # Payment consumer, over every partition: handler calls (db-service writes) at once. Keep it at or
+    # below `db_service.max_connections`, or the surplus waits for a pooled connection.
+    consumer_max_in_flight_total: int = Field(default=128, ge=1)
 
 
 class StoreSettings(BaseModel):
@@ -100,6 +106,13 @@ class ReconcilerSettings(BaseModel):
     # An attempt still `processing` this long after sending is treated like `unknown` (a crash).
     processing_grace_s: float = 60.0
     not_found_grace_s: float = 600.0
+    # Gateway rows submitted this long before our `sent_at` are still searched (clock skew).
+    lookback_margin_s: float = 300.0
+    # A duplicate (reason 11) points at an earlier charge, at most the duplicate window (max 8 h) back.
+    duplicate_lookback_s: float = 28800.0
+    page_size: int = 100
+    batch_size: int = 200
+    max_backoff_s: float = 300.0
 
 
 class LogSettings(BaseModel):

@@ -3,7 +3,7 @@
 Label values are bounded (payment statuses, outcome kinds): never ids.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from payment_service.domain.payments import ChargeOutcomeKind, PaymentStatus
 
@@ -23,3 +23,17 @@ ORDER_UPDATE_FAILURES = Counter(
 PAYMENTS_BY_STATUS = {status: PAYMENTS.labels(status=status.value) for status in PaymentStatus}
 GATEWAY_LATENCY_BY_OUTCOME = {kind: GATEWAY_LATENCY.labels(outcome=kind.value) for kind in ChargeOutcomeKind}
 GATEWAY_LATENCY_UNAVAILABLE = GATEWAY_LATENCY.labels(outcome="unavailable")
+
+# The reconciler (services/reconciliation.py).
+UNKNOWN_PAYMENTS = Gauge(
+    "payment_service_unknown_payments", "Payments whose outcome is unknown, as of the reconciler's last round."
+)
+RECONCILIATIONS = Counter(
+    "payment_service_reconciliations", "Payments the reconciler looked at, by result.", ["result"]
+)
+TIME_TO_RESOLVE = Histogram(
+    "payment_service_time_to_resolve_seconds",
+    "Time from sending a charge (or holding it for review) to the reconciler settling it, by the status it left.",
+    ["from_status"],
+    buckets=(1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0, 86400.0),
+)

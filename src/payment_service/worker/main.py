@@ -5,7 +5,7 @@ client, Kafka publisher). SIGTERM or SIGINT starts a clean shutdown: the consume
 finishes the record each partition has in hand, commits, and leaves the group; then the relay is
 cancelled (between batches, or mid-publish: an unmarked row is published again later) and the
 resources close in reverse, the producer flushing what is in flight. A broker that is down at start
-is waited for with backoff. The reconciler joins the task group once it exists.
+is waited for with backoff. The reconciler runs beside them and is cancelled with the relay.
 """
 
 import asyncio
@@ -19,6 +19,7 @@ from payment_service.messaging.client import MessagingError
 from payment_service.messaging.consumer import EventConsumer, RetryPolicy, create_consumer_client
 from payment_service.resources import open_resources
 from payment_service.services.outbox_relay import OutboxRelay
+from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
 from payment_service.settings import Settings
 
@@ -45,16 +46,27 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             recorder.record,
             resources.publisher,
             retry=RetryPolicy(max_backoff_s=settings.relay.max_backoff_s),
+            max_in_flight=settings.kafka.consumer_max_in_flight,
+            max_in_flight_total=settings.kafka.consumer_max_in_flight_total,
         )
         relay = OutboxRelay(resources.database, resources.publisher, settings.relay, name="worker-relay")
+        reconciler = Reconciler(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            settings=settings.reconciler,
+        )
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
         async with asyncio.TaskGroup() as group:
             relay_task = group.create_task(relay.run(), name="outbox-relay")
             consumer_task = group.create_task(_consume(consumer, stop, settings.relay.max_backoff_s), name="consumer")
+            reconciler_task = group.create_task(reconciler.run(), name="reconciler")
             await stop.wait()
             log.info("worker.stopping")
             consumer.stop()
             await consumer_task
+            # Between look-ups or mid-write: an unfinished change rolls back and is redone next start.
+            reconciler_task.cancel()
             relay_task.cancel()
     log.info("worker.stopped")
 

@@ -1,0 +1,164 @@
+"""The outbox rows a payment's change produces: its `payment.*` event, and `order.paid` on approval.
+
+Shared by the pay flow and the reconciler, so that a payment settled later reads exactly like one
+settled at once. What is here is pure: the caller fetches the order, customer and products.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+from uuid import uuid4
+
+from payment_service.domain.events import (
+    CustomerAddress,
+    CustomerSummary,
+    EventStream,
+    GatewayDetails,
+    OrderLine,
+    OrderPaid,
+    OrderSummary,
+    OutboundEvent,
+    PaymentRecorded,
+    PaymentSummary,
+    payment_event_type,
+)
+from payment_service.domain.money import Money
+from payment_service.domain.orders import Customer, Order, Product
+from payment_service.domain.payments import TERMINAL_STATUSES, GatewayResult, Payment, PaymentStatus
+
+# Statuses that are published (payment.* events): every terminal one, and held_for_review.
+PUBLISHED_STATUSES: Final = TERMINAL_STATUSES | {PaymentStatus.HELD_FOR_REVIEW}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderContext:
+    """The order a payment pays for, with what `order.paid` tells about it."""
+
+    order: Order
+    customer: Customer
+    products: Mapping[str, Product]
+
+
+def product_name(products: Mapping[str, Product], product_id: str) -> str:
+    product = products.get(product_id)
+    return product.name if product is not None else f"Product {product_id}"
+
+
+def payment_events(payment: Payment, context: OrderContext | None) -> list[OutboundEvent]:
+    """The outbox rows for `payment` as it now stands; none for statuses that are not published.
+
+    Raises:
+        ValueError: `payment` is approved but no `context` was given (`order.paid` needs it).
+    """
+    if payment.status not in PUBLISHED_STATUSES:
+        return []
+    occurred_at = payment.updated_at
+    events = [
+        OutboundEvent(
+            event_id=str(uuid4()),
+            stream=EventStream.PAYMENTS,
+            event_type=payment_event_type(payment.status),
+            subject=f"payments/{payment.payment_id}",
+            key=payment.order_id,
+            data=payment_record(payment).model_dump_json().encode(),
+            occurred_at=occurred_at,
+        )
+    ]
+    if payment.status is PaymentStatus.APPROVED:
+        if context is None:
+            raise ValueError("an approved payment needs its order to build order.paid")
+        events.append(
+            OutboundEvent(
+                event_id=str(uuid4()),
+                stream=EventStream.NOTIFICATIONS,
+                event_type="order.paid",
+                subject=f"orders/{payment.order_id}",
+                key=payment.order_id,
+                data=order_paid(context, payment).model_dump_json().encode(),
+                occurred_at=occurred_at,
+            )
+        )
+    return events
+
+
+def payment_record(payment: Payment) -> PaymentRecorded:
+    """The payment resource without card data, with its version: the data of `payment.*` events."""
+    result = payment.gateway
+    return PaymentRecorded(
+        id=payment.payment_id,
+        order_id=payment.order_id,
+        customer_id=payment.customer_id,
+        status=payment.status,
+        amount=str(payment.amount.amount),
+        currency=payment.amount.currency,
+        gateway=GatewayDetails(
+            name=result.name,
+            transaction_id=result.transaction_id,
+            auth_code=result.auth_code,
+            response_code=result.response_code,
+            reason_code=result.reason_code,
+            message=result.message,
+            avs_result=result.avs_result,
+            cvv_result=result.cvv_result,
+            account_number=result.account_number,
+            account_type=result.account_type,
+        )
+        if result is not None
+        else None,
+        created_at=payment.created_at,
+        updated_at=payment.updated_at,
+        version=payment.version,
+    )
+
+
+def _money_text(amount: Decimal | None, currency: str) -> str | None:
+    return None if amount is None else str(Money(amount, currency).amount)
+
+
+def order_paid(context: OrderContext, payment: Payment) -> OrderPaid:
+    order, customer = context.order, context.customer
+    address = customer.address
+    result = payment.gateway or GatewayResult()
+    currency = order.currency
+    masked = result.account_number or (f"XXXX{payment.card_last4}" if payment.card_last4 else None)
+    return OrderPaid(
+        order=OrderSummary(
+            id=order.order_id,
+            items=[
+                OrderLine(
+                    product_id=item.product_id,
+                    name=product_name(context.products, item.product_id),
+                    quantity=item.quantity,
+                    unit_price=str(item.unit_price),
+                )
+                for item in order.items
+            ],
+            shipping_amount=_money_text(order.shipping_amount, currency),
+            tax_amount=_money_text(order.tax_amount, currency),
+            total=str(payment.amount.amount),
+            currency=currency,
+        ),
+        customer=CustomerSummary(
+            id=customer.customer_id,
+            email=customer.email,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            address=CustomerAddress(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                state=address.state,
+                zip=address.zip,
+                country=address.country,
+            ),
+        ),
+        payment=PaymentSummary(
+            id=payment.payment_id,
+            transaction_id=result.transaction_id,
+            amount=str(payment.amount.amount),
+            currency=payment.amount.currency,
+            account_number=masked,
+            account_type=result.account_type or payment.card_brand,
+        ),
+    )

@@ -1,0 +1,408 @@
+"""`Reconciler`: settles payments whose outcome the pay flow could not learn, from the gateway itself.
+
+Each round looks at three kinds of payment:
+* `unknown`: the charge was sent and no answer was read (time-out, reset), or the gateway called it a
+  duplicate (reason 11) of an earlier charge;
+* `processing` whose charge was sent more than `processing_grace_s` ago: the process died between
+  sending and recording;
+* `held_for_review`: the fraud filters held it, and a person at the gateway decides.
+
+An attempt is found at the gateway by its transaction id when we have one, else by paging the
+unsettled transactions newest first back to its `sent_at` (minus a margin for clock skew), keeping the
+rows of its invoice number and card, and confirming each through its details: the refId must be the
+attempt's, the amount and the last four digits must match. A duplicate's original charge carries
+another attempt's refId: it is adopted only when invoice, amount and card match and no other payment
+of ours records that transaction. Found: adopt the transaction and its status. Not found
+`not_found_grace_s` after sending: `failed` (not charged). Otherwise wait for the next round.
+
+Every change is one local transaction (the version-guarded status change, its transition and its outbox
+rows), then a best-effort update of the order at the db-service. The reconciler only reads from the
+gateway: it never charges and never re-sends. A payment changed meanwhile (the pay flow finishing late)
+is skipped, as the version guard fails for whoever writes second.
+
+Not here: settled batches are not searched (the gateway adapter has no settled-list look-up yet), so a
+charge that settled before its first reconciliation is not found, and would be called `failed` after
+the grace period. The worker looks every `interval_s`, well before the daily settlement of a charge
+made moments ago; a reconciler stopped for a day is the case this leaves open.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Final
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.errors import (
+    DbServiceError,
+    DbServiceUnavailable,
+    GatewayConfigurationError,
+    GatewayError,
+    GatewayUnavailable,
+    OrderNotFound,
+    PaymentVersionConflict,
+)
+from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
+from payment_service.domain.transactions import TransactionDetails, TransactionKind, UnsettledTransaction
+from payment_service.gateway.client import AuthorizeNetGateway
+from payment_service.gateway.outcomes import DUPLICATE_REASONS
+from payment_service.services import metrics
+from payment_service.services.payment_events import OrderContext, payment_events
+from payment_service.settings import ReconcilerSettings
+from payment_service.store import outbox
+from payment_service.store import payments as payment_rows
+from payment_service.store.database import Database
+
+log = structlog.get_logger(__name__)
+
+NOT_FOUND_MESSAGE: Final = "No transaction was found at the gateway; the card was not charged."
+_CHARGE_KINDS: Final = frozenset({TransactionKind.CHARGE, TransactionKind.AUTHORIZATION})
+# Gateway statuses that leave a payment as it is: still held, or a value we cannot read.
+_UNDECIDED: Final = frozenset({PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN, PaymentStatus.PROCESSING})
+_MAX_PAGES: Final = 100_000  # the gateway's own bound on `paging.offset`
+
+
+class ReconcileResult(StrEnum):
+    ADOPTED = "adopted"  # found at the gateway: its transaction and status adopted
+    NOT_CHARGED = "not_charged"  # not found after the grace period: recorded failed
+    REVIEWED = "reviewed"  # a held payment was decided at the gateway
+    PENDING = "pending"  # nothing to change yet: not found within the grace, or still held
+    CONFLICT = "conflict"  # the payment changed meanwhile: skipped
+    DEFERRED = "deferred"  # the order could not be read from the db-service for order.paid: next round
+    ERROR = "error"  # the gateway answered the look-up with an error: next round
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What one round did."""
+
+    results: Mapping[str, ReconcileResult]  # by payment id, for every payment looked at
+    changed: tuple[Payment, ...]  # payments stored with a new status, as stored
+    gateway_unavailable: bool = False  # the round stopped early; the rest waits for the next round
+
+    def count(self, result: ReconcileResult) -> int:
+        return sum(1 for found in self.results.values() if found is result)
+
+
+# What settling one payment gave, and the payment as stored when it changed.
+_Settled = tuple[ReconcileResult, Payment | None]
+
+
+@dataclass(slots=True)
+class _Round:
+    results: dict[str, ReconcileResult] = field(default_factory=dict)
+    changed: list[Payment] = field(default_factory=list)
+    gateway_unavailable: bool = False
+
+    def report(self) -> ReconcileReport:
+        return ReconcileReport(dict(self.results), tuple(self.changed), self.gateway_unavailable)
+
+
+def is_duplicate(payment: Payment) -> bool:
+    """Whether the gateway called this attempt a duplicate of an earlier charge (reason 11)."""
+    return payment.gateway is not None and payment.gateway.reason_code in DUPLICATE_REASONS
+
+
+def is_same_charge(payment: Payment, details: TransactionDetails) -> bool:
+    """Whether `details` could be `payment`'s charge: a charge of its invoice, amount and card."""
+    if details.kind not in _CHARGE_KINDS:
+        return False
+    if details.invoice_number is not None and details.invoice_number != payment.invoice_number:
+        return False
+    amount = details.requested_amount if details.requested_amount is not None else details.auth_amount
+    if amount != payment.amount.amount:
+        return False
+    return payment.card_last4 is None or details.card_last4 in (None, payment.card_last4)
+
+
+def adopt_transaction(payment: Payment, details: TransactionDetails, *, now: datetime) -> Payment:
+    """`payment` one version on, with the gateway's record of its transaction and the status it implies."""
+    status = details.status.payment_status
+    charged = status in {PaymentStatus.APPROVED, PaymentStatus.REFUNDED}
+    return replace(
+        payment,
+        status=status,
+        gateway=GatewayResult(
+            transaction_id=details.transaction_id,
+            auth_code=details.auth_code or None,
+            response_code=details.response_code or None,
+            reason_code=details.reason_code or None,
+            message=details.reason_description or None,
+            avs_result=details.avs_result or None,
+            cvv_result=details.cvv_result or None,
+            account_number=details.account_number,
+            account_type=details.account_type,
+        ),
+        version=payment.version + 1,
+        updated_at=now,
+        card_last4=payment.card_last4 or details.card_last4,
+        card_brand=payment.card_brand or details.account_type,
+        captured_amount=payment.amount.amount if charged else Decimal(0),
+        refunded_amount=payment.amount.amount if status is PaymentStatus.REFUNDED else Decimal(0),
+    )
+
+
+def mark_not_charged(payment: Payment, *, now: datetime) -> Payment:
+    """`payment` one version on, `failed`: the gateway has no transaction for it."""
+    return replace(
+        payment,
+        status=PaymentStatus.FAILED,
+        gateway=replace(payment.gateway or GatewayResult(), transaction_id=None, message=NOT_FOUND_MESSAGE),
+        version=payment.version + 1,
+        updated_at=now,
+        captured_amount=Decimal(0),
+    )
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        gateway: AuthorizeNetGateway,
+        db_service: DbServiceClient,
+        settings: ReconcilerSettings,
+        clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
+        # Called after every commit that added outbox rows, to wake an in-process relay at once.
+        outbox_written: Callable[[], None] | None = None,
+    ) -> None:
+        self._database = database
+        self._gateway = gateway
+        self._db_service = db_service
+        self._settings = settings
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._outbox_written = outbox_written
+        self.rounds = 0  # rounds `run` finished, including failed ones
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self) -> None:
+        """Reconcile every `interval_s` until cancelled; while the gateway is unavailable, back off."""
+        interval_s = self._settings.interval_s
+        delay_s = interval_s
+        log.info("reconciler.started", interval_s=interval_s)
+        try:
+            while True:
+                healthy = await self._round()
+                self.rounds += 1
+                delay_s = interval_s if healthy else min(delay_s * 2, max(self._settings.max_backoff_s, interval_s))
+                await asyncio.sleep(delay_s)
+        finally:
+            log.info("reconciler.stopped", rounds=self.rounds)
+
+    async def _round(self) -> bool:
+        """One round of `run`; False when it could not reach the gateway or the store."""
+        try:
+            report = await self.reconcile_once()
+        except SQLAlchemyError as exc:
+            log.warning("reconciler.store_unavailable", error=type(exc).__name__)
+            return False
+        except Exception:  # the loop must outlive any one bad round; the next round tries again
+            log.exception("reconciler.round_crashed")
+            return False
+        return not report.gateway_unavailable
+
+    # ------------------------------------------------------------------ one round
+
+    async def reconcile_once(self) -> ReconcileReport:
+        """Look at every unresolved payment once; see the module docstring for what is decided how.
+
+        Stops early when the gateway is unavailable or rejects our credentials (`gateway_unavailable`).
+        Never charges or re-sends anything; safe to run beside the pay flow and other reconcilers.
+        """
+        now = self._now()
+        processing_cutoff = now - timedelta(seconds=self._settings.processing_grace_s)
+        limit = self._settings.batch_size
+        async with self._database.reading() as conn:
+            unknown = await payment_rows.fetch_payments_by_status(
+                conn, {PaymentStatus.UNKNOWN}, updated_before=now, limit=limit
+            )
+            stale = await payment_rows.fetch_payments_by_status(
+                conn, {PaymentStatus.PROCESSING}, updated_before=processing_cutoff, limit=limit
+            )
+            held = await payment_rows.fetch_payments_by_status(
+                conn, {PaymentStatus.HELD_FOR_REVIEW}, updated_before=now, limit=limit
+            )
+        stale = [p for p in stale if (p.sent_at or p.created_at) < processing_cutoff]
+        current = _Round()
+        try:
+            for payment in [*unknown, *stale]:
+                await self._look_at(current, payment, self._settle_attempt)
+            for payment in held:
+                await self._look_at(current, payment, self._settle_review)
+        except (GatewayUnavailable, GatewayConfigurationError) as exc:
+            log.warning("reconciler.gateway_unavailable", error=exc.code, looked_at=len(current.results))
+            current.gateway_unavailable = True
+        async with self._database.reading() as conn:
+            metrics.UNKNOWN_PAYMENTS.set(await payment_rows.count_payments_by_status(conn, PaymentStatus.UNKNOWN))
+        report = current.report()
+        if report.changed or report.gateway_unavailable:
+            log.info(
+                "reconciler.round_finished",
+                changed=len(report.changed),
+                looked_at=len(report.results),
+                gateway_unavailable=report.gateway_unavailable,
+            )
+        return report
+
+    async def _look_at(
+        self,
+        current: _Round,
+        payment: Payment,
+        settle: Callable[[Payment], Awaitable[_Settled]],
+    ) -> None:
+        try:
+            result, changed = await settle(payment)
+        except GatewayError as exc:
+            log.warning("reconciler.lookup_failed", payment_id=payment.payment_id, error=str(exc))
+            result, changed = ReconcileResult.ERROR, None
+        current.results[payment.payment_id] = result
+        metrics.RECONCILIATIONS.labels(result=result.value).inc()
+        if changed is not None:
+            current.changed.append(changed)
+
+    async def _settle_attempt(self, payment: Payment) -> _Settled:
+        """An attempt in `unknown`, or stuck in `processing`: find its charge or call it not charged."""
+        details = await self._find_charge(payment)
+        now = self._now()
+        if details is None:
+            sent_at = payment.sent_at or payment.created_at
+            if now - sent_at < timedelta(seconds=self._settings.not_found_grace_s):
+                return ReconcileResult.PENDING, None
+            return await self._store(
+                payment,
+                mark_not_charged(payment, now=now),
+                reason="reconciled_not_found",
+                done=ReconcileResult.NOT_CHARGED,
+            )
+        if details.status.payment_status in _UNDECIDED - {PaymentStatus.HELD_FOR_REVIEW}:
+            log.warning(
+                "reconciler.status_unrecognized", payment_id=payment.payment_id, gateway_status=details.gateway_status
+            )
+            return ReconcileResult.PENDING, None
+        adopted = adopt_transaction(payment, details, now=now)
+        return await self._store(payment, adopted, reason="reconciled_found", done=ReconcileResult.ADOPTED)
+
+    async def _settle_review(self, payment: Payment) -> _Settled:
+        """A held payment: adopt the gateway's decision once a person made it."""
+        transaction_id = payment.gateway.transaction_id if payment.gateway is not None else None
+        if transaction_id is None:
+            details = await self._search_unsettled(payment)
+        else:
+            details = await self._gateway.fetch_transaction_details(transaction_id)
+        if details is None or not is_same_charge(payment, details):
+            log.warning("reconciler.held_transaction_missing", payment_id=payment.payment_id)
+            return ReconcileResult.PENDING, None
+        if details.status.payment_status in _UNDECIDED:
+            return ReconcileResult.PENDING, None
+        adopted = adopt_transaction(payment, details, now=self._now())
+        return await self._store(payment, adopted, reason="review_decided", done=ReconcileResult.REVIEWED)
+
+    # ------------------------------------------------------------------ finding the charge
+
+    async def _find_charge(self, payment: Payment) -> TransactionDetails | None:
+        known = payment.gateway.transaction_id if payment.gateway is not None else None
+        if known is not None:
+            details = await self._gateway.fetch_transaction_details(known)
+            if details is not None and details.ref_id == payment.ref_id and is_same_charge(payment, details):
+                return details
+        return await self._search_unsettled(payment)
+
+    async def _search_unsettled(self, payment: Payment) -> TransactionDetails | None:
+        """Page the unsettled transactions newest first, back to the attempt's sending time."""
+        lookback_s = self._settings.duplicate_lookback_s if is_duplicate(payment) else self._settings.lookback_margin_s
+        submitted_after = (payment.sent_at or payment.created_at) - timedelta(seconds=lookback_s)
+        page_size = self._settings.page_size
+        for offset in range(1, _MAX_PAGES + 1):
+            page = await self._gateway.fetch_unsettled_transactions(page_size, offset, newest_first=True)
+            for row in page.transactions:
+                if row.submitted_at < submitted_after:
+                    return None
+                details = await self._confirm(payment, row)
+                if details is not None:
+                    return details
+            if len(page.transactions) < page_size or offset * page_size >= page.total_count:
+                return None
+        return None
+
+    async def _confirm(self, payment: Payment, row: UnsettledTransaction) -> TransactionDetails | None:
+        """The details of `row` when they show it is `payment`'s charge."""
+        if row.invoice_number != payment.invoice_number:
+            return None
+        if payment.card_last4 is not None and row.card_last4 != payment.card_last4:
+            return None
+        details = await self._gateway.fetch_transaction_details(row.transaction_id)
+        if details is None or not is_same_charge(payment, details):
+            return None
+        if details.ref_id == payment.ref_id:
+            return details
+        if is_duplicate(payment) and await self._is_unclaimed(details.transaction_id):
+            # The original of a duplicate: sent by an attempt of ours whose record lost it.
+            return details
+        return None
+
+    async def _is_unclaimed(self, transaction_id: str) -> bool:
+        async with self._database.reading() as conn:
+            return not await payment_rows.fetch_payment_ids_by_transaction_id(conn, transaction_id)
+
+    # ------------------------------------------------------------------ recording
+
+    async def _store(self, previous: Payment, changed: Payment, *, reason: str, done: ReconcileResult) -> _Settled:
+        """One transaction: the status change (guarded by `previous`'s version) and its outbox rows."""
+        context: OrderContext | None = None
+        if changed.status is PaymentStatus.APPROVED:
+            try:
+                context = await self._fetch_order_context(changed.order_id)
+            except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
+                # order.paid cannot be built without the order: keep the payment as it is until it can.
+                log.warning("reconciler.order_unreadable", payment_id=changed.payment_id, error=exc.code)
+                return ReconcileResult.DEFERRED, None
+        events = payment_events(changed, context)
+        try:
+            async with self._database.transaction() as conn:
+                await payment_rows.update_payment(conn, changed, previous=previous, reason=reason)
+                await outbox.add_events(conn, events)
+        except PaymentVersionConflict:
+            log.info("reconciler.payment_changed_meanwhile", payment_id=changed.payment_id)
+            return ReconcileResult.CONFLICT, None
+        elapsed_s = (changed.updated_at - (previous.sent_at or previous.created_at)).total_seconds()
+        metrics.TIME_TO_RESOLVE.labels(from_status=previous.status.value).observe(max(elapsed_s, 0.0))
+        log.info(
+            "payment.reconciled",
+            payment_id=changed.payment_id,
+            order_id=changed.order_id,
+            from_status=previous.status.value,
+            status=changed.status.value,
+            transaction_id=changed.gateway.transaction_id if changed.gateway else None,
+            card_last4=changed.card_last4,
+        )
+        if events and self._outbox_written is not None:
+            self._outbox_written()
+        await self._update_order(changed)
+        return done, changed
+
+    async def _fetch_order_context(self, order_id: str) -> OrderContext:
+        order = await self._db_service.fetch_order(order_id)
+        customer = await self._db_service.fetch_customer(order.customer_id)
+        products = await self._db_service.fetch_products(item.product_id for item in order.items)
+        return OrderContext(order, customer, products)
+
+    async def _update_order(self, payment: Payment) -> None:
+        try:
+            await self._db_service.update_order_payment(
+                payment.order_id, status=payment.status.value, payment_id=payment.payment_id
+            )
+        except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
+            # The payment stands; the payment consumer sets the order's status from the published event.
+            metrics.ORDER_UPDATE_FAILURES.inc()
+            log.warning(
+                "order.payment_status_update_failed",
+                order_id=payment.order_id,
+                payment_id=payment.payment_id,
+                error=exc.code,
+            )
