@@ -1,7 +1,7 @@
 """Charges per second through `AuthorizeNetGateway`, and the client's CPU time per charge.
 
 Starts `authorize-net-simulator serve` on a free port in a separate process (so its CPU is not
-counted), then charges unique invoices through one `httpx.AsyncClient` built by
+counted), then charges unique invoices through the one aiohttp session built by
 `build_http_client`, first one at a time (latency), then with N in flight (throughput). Client
 CPU per call is `time.process_time()` of this process divided by the number of calls. Finally it
 measures the client's own CPU without the network: building and serialising a request, and

@@ -1,18 +1,32 @@
 """Benchmark of `POST /payments/pay` over real HTTP: simulator, reference db-service and API as processes.
 
-    .venv/bin/python bench/pay_flow.py [--latency-ms 0|300] [--concurrency N] [--payments N]
+    .venv/bin/python bench/pay_flow.py [--latency-ms 0|300] [--concurrency N] [--payments N] [--pool N]
+                                       [--kafka HOST:PORT] [--profile FILE]
 
 Starts the three services as separate uvicorn processes on free ports (fresh SQLite files in a
-temporary directory), seeds customers and orders, drives approved payments with httpx async clients,
-and reports payments/s, latency percentiles and the API process's CPU seconds per payment
-(utime + stime from /proc/<pid>/stat). Kafka is not needed: the outbox keeps the events.
+temporary directory), seeds customers and orders, drives approved payments (each with an Idempotency-Key, as
+front ends send them, unless `--no-keys`) from this process with one aiohttp session (a light client, so that on a small machine the figures are the services' rather
+than the load generator's), and reports payments/s, latency percentiles and the CPU seconds per payment
+of every process (utime + stime from /proc/<pid>/stat), the API's being the figure that matters.
+
+Kafka is optional: with a broker at `--kafka` the API's in-process relay publishes the outbox during
+the run and the report says how many relay passes it took; without one the outbox keeps the events
+(the relay backs off) and the API's figure leaves the relay out.
+
+`--profile FILE` samples the API with py-spy during the measured phase (raw collapsed stacks in FILE)
+and prints the functions with the most samples, by own time and including callees. The profiler costs
+the API some CPU itself, so take CPU figures from a run without it.
 """
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
+import shutil
+import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -21,7 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from payment_service.api.auth import mint_token
 from payment_service.settings import AuthSettings
@@ -43,6 +57,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log_path.open("wb") as log:
@@ -58,81 +77,88 @@ def process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[su
                 proc.wait()
 
 
-async def wait_until_up(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30.0) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(deadline_s):
+async def wait_until_up(
+    http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30.0
+) -> None:
+    async with asyncio.timeout(deadline_s):
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"process for {url} exited with {proc.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code < 500:
-                    return
-            await asyncio.sleep(0.1)
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                async with http.get(url) as response:
+                    if response.status < 500:
+                        return
+            await asyncio.sleep(0.1)  # another process: readiness can only be observed by asking
 
 
-async def seed_orders(db_url: str, count: int, customers: int) -> list[tuple[str, str]]:
+async def seed_orders(http: aiohttp.ClientSession, db_url: str, count: int, customers: int) -> list[tuple[str, str]]:
     """(customer id, order id) pairs, each order 3 x 19.99 = 59.97."""
-    async with httpx.AsyncClient(base_url=db_url, timeout=30) as client:
-        product = (await client.post("/products", json={"name": "Blue mug", "price": "19.99"})).json()
-        customer_ids = []
-        for n in range(customers):
-            body = {
-                "email": f"bench{n}@example.com",
-                "first_name": "Bench",
-                "last_name": f"Customer{n}",
-                "address": {
-                    "line1": "1 Test Street",
-                    "city": "Springfield",
-                    "state": "IL",
-                    "zip": "62701",
-                    "country": "US",
-                },
-            }
-            customer_ids.append(str((await client.post("/customers", json=body)).json()["id"]))
-        semaphore = asyncio.Semaphore(50)
 
-        async def create(n: int) -> tuple[str, str]:
-            customer_id = customer_ids[n % customers]
-            async with semaphore:
-                response = await client.post(
-                    "/orders",
-                    json={"customer_id": customer_id, "items": [{"product_id": product["id"], "quantity": 3}]},
-                )
+    async def post(path: str, body: object) -> dict[str, object]:
+        async with http.post(f"{db_url}{path}", json=body) as response:
             response.raise_for_status()
-            return customer_id, str(response.json()["id"])
+            created: dict[str, object] = await response.json()
+            return created
 
-        return list(await asyncio.gather(*(create(n) for n in range(count))))
+    product = await post("/products", {"name": "Blue mug", "price": "19.99"})
+    customer_ids = []
+    for n in range(customers):
+        body = {
+            "email": f"bench{n}@example.com",
+            "first_name": "Bench",
+            "last_name": f"Customer{n}",
+            "address": {
+                "line1": "1 Test Street",
+                "city": "Springfield",
+                "state": "IL",
+                "zip": "62701",
+                "country": "US",
+            },
+        }
+        customer_ids.append(str((await post("/customers", body))["id"]))
+    semaphore = asyncio.Semaphore(50)
+
+    async def create(n: int) -> tuple[str, str]:
+        customer_id = customer_ids[n % customers]
+        async with semaphore:
+            order = await post(
+                "/orders", {"customer_id": customer_id, "items": [{"product_id": product["id"], "quantity": 3}]}
+            )
+        return customer_id, str(order["id"])
+
+    return list(await asyncio.gather(*(create(n) for n in range(count))))
 
 
 async def drive(
-    api_url: str, orders: list[tuple[str, str]], tokens: dict[str, str], concurrency: int
+    api_url: str, orders: list[tuple[str, str]], tokens: dict[str, str], concurrency: int, *, with_keys: bool
 ) -> tuple[list[float], dict[int, int], float]:
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    for order in orders:
-        queue.put_nowait(order)
+    queue: collections.deque[tuple[str, str]] = collections.deque(orders)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    clients = [
-        httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) for _ in range(max(1, concurrency // 100))
-    ]
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    timeout = aiohttp.ClientTimeout(total=120)
 
-    async def worker(n: int) -> None:
-        client = clients[n % len(clients)]
-        while not queue.empty():
-            customer_id, order_id = queue.get_nowait()
-            body = {"order_id": order_id, "payment": {"card": {"number": VISA, "expiration": "2031-12", "cvv": "123"}}}
-            started = time.perf_counter()
-            response = await client.post(
-                "/payments/pay", json=body, headers={"Authorization": f"Bearer {tokens[customer_id]}"}
-            )
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    for client in clients:
-        await client.aclose()
+        async def worker() -> None:
+            while queue:
+                customer_id, order_id = queue.popleft()
+                body = {
+                    "order_id": order_id,
+                    "payment": {"card": {"number": VISA, "expiration": "2031-12", "cvv": "123"}},
+                }
+                headers = {"Authorization": f"Bearer {tokens[customer_id]}"}
+                if with_keys:
+                    headers["Idempotency-Key"] = f"bench-{order_id}"
+                started = time.perf_counter()
+                async with http.post(f"{api_url}/payments/pay", json=body, headers=headers) as response:
+                    await response.read()
+                latencies.append(time.perf_counter() - started)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
     return latencies, statuses, elapsed
 
 
@@ -141,26 +167,103 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def outbox_figures(store: Path) -> tuple[int, int, int]:
+    """(published rows, pending rows, relay passes that marked rows) from the API's store."""
+    with contextlib.closing(sqlite3.connect(store, timeout=30)) as conn:
+        published, pending, passes = conn.execute(
+            "SELECT count(published_at), count(*) - count(published_at), count(DISTINCT published_at) FROM outbox"
+        ).fetchone()
+    return int(published), int(pending), int(passes)
+
+
+async def wait_for_outbox(store: Path, deadline_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(deadline_s):
+            while True:
+                if not outbox_figures(store)[1]:
+                    return
+                await asyncio.sleep(0.2)  # another process's store: observed by polling
+
+
+@contextlib.contextmanager
+def profiling(pid: int, output: Path | None) -> Iterator[None]:
+    if output is None:
+        yield
+        return
+    py_spy = shutil.which("py-spy", path=str(VENV_BIN)) or "py-spy"
+    args = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--output", str(output)]
+    proc = subprocess.Popen([*args, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # py-spy attaches asynchronously; it has no readiness signal
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def print_profile(collapsed: Path, top: int = 25) -> None:
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_short_frame(frame) for frame in stack.split(";")]
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        print("profile: no samples")
+        return
+    print(f"profile: {total} samples of the API ({collapsed})")
+    print("  own time (the frame itself):")
+    for frame, count in own.most_common(top):
+        print(f"    {100 * count / total:5.1f}%  {frame}")
+    print("  including callees:")
+    for frame, count in inclusive.most_common(top):
+        print(f"    {100 * count / total:5.1f}%  {frame}")
+
+
+def _short_frame(frame: str) -> str:
+    # py-spy raw frames: "function (path/to/module.py:line)"; group by function and module, not line.
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "src/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="pay-bench-"))
     sim_port, db_port, api_port = free_port(), free_port(), free_port()
     sim_url, db_url, api_url = (f"http://127.0.0.1:{p}" for p in (sim_port, db_port, api_port))
+    store = workdir / "payments.sqlite3"
     common = {"PYTHONUNBUFFERED": "1"}
+    # The simulator's request log is a test surface; keeping it costs the simulator CPU on every call.
+    sim_env = {**common, "ANET_SIM_REQUEST_LOG_SIZE": "0"}
     db_env = {**common, "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite3'}"}
     api_env = {
         **common,
         "PAYMENTS_GATEWAY__ENDPOINT": f"{sim_url}/xml/v1/request.api",
         "PAYMENTS_DB_SERVICE__BASE_URL": db_url,
-        "PAYMENTS_STORE__DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'payments.sqlite3'}",
+        "PAYMENTS_STORE__DATABASE_URL": f"sqlite+aiosqlite:///{store}",
         "PAYMENTS_LOG__LEVEL": args.log_level,
         "PAYMENTS_KAFKA__BOOTSTRAP_SERVERS": args.kafka,
-        # httpcore scans its whole pool on every request: a pool sized to the load costs less CPU than a big one.
         "PAYMENTS_DB_SERVICE__MAX_CONNECTIONS": str(args.pool),
         "PAYMENTS_GATEWAY__MAX_CONNECTIONS": str(max(args.pool, args.concurrency)),
     }
     with (
         process(
-            [str(VENV_BIN / "authorize-net-simulator"), "serve", "--port", str(sim_port)], common, workdir / "sim.log"
+            [str(VENV_BIN / "authorize-net-simulator"), "serve", "--port", str(sim_port)], sim_env, workdir / "sim.log"
         ) as sim,
         process(
             [str(VENV_BIN / "reference-db-service"), "serve", "--port", str(db_port)], db_env, workdir / "db.log"
@@ -169,27 +272,39 @@ async def run(args: argparse.Namespace) -> None:
             [str(VENV_BIN / "payment-service"), "api", "--port", str(api_port)], api_env, workdir / "api.log"
         ) as api,
     ):
-        await asyncio.gather(
-            wait_until_up(f"{sim_url}/_sim/transactions", sim),
-            wait_until_up(f"{db_url}/healthz", db),
-            wait_until_up(f"{api_url}/healthz", api),
-        )
-        if args.latency_ms:
-            async with httpx.AsyncClient() as client:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            await asyncio.gather(
+                wait_until_up(http, f"{sim_url}/_sim/transactions", sim),
+                wait_until_up(http, f"{db_url}/healthz", db),
+                wait_until_up(http, f"{api_url}/healthz", api),
+            )
+            if args.latency_ms:
                 fault = {"kind": "latency", "latency_ms": args.latency_ms, "count": None, "probability": 1.0}
-                (await client.post(f"{sim_url}/_sim/faults", json=fault)).raise_for_status()
-        warmup = min(200, max(20, args.payments // 10))
-        orders = await seed_orders(db_url, args.payments + warmup, customers=min(200, args.payments))
+                async with http.post(f"{sim_url}/_sim/faults", json=fault) as response:
+                    response.raise_for_status()
+            warmup = min(200, max(20, args.payments // 10))
+            orders = await seed_orders(http, db_url, args.payments + warmup, customers=min(200, args.payments))
         auth = AuthSettings()
         tokens = {c: mint_token(auth, customer_id=c, ttl_s=3600) for c, _ in orders}
-        await drive(api_url, orders[:warmup], tokens, min(args.concurrency, warmup))
+        await drive(api_url, orders[:warmup], tokens, min(args.concurrency, warmup), with_keys=args.keys)
+        await wait_for_outbox(store, deadline_s=5)
+        outbox_before = outbox_figures(store)
 
-        cpu_before = cpu_seconds(api.pid)
-        latencies, statuses, elapsed = await drive(api_url, orders[warmup:], tokens, args.concurrency)
-        cpu_after = cpu_seconds(api.pid)
+        pids = {"api": api.pid, "db-service": db.pid, "simulator": sim.pid}
+        with profiling(api.pid, args.profile):
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"client": own_cpu_seconds()}
+            latencies, statuses, elapsed = await drive(
+                api_url, orders[warmup:], tokens, args.concurrency, with_keys=args.keys
+            )
+            cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"client": own_cpu_seconds()}
+        await wait_for_outbox(store, deadline_s=10)
+        outbox_after = outbox_figures(store)
 
     done = len(latencies)
-    print(f"payments: {done}  concurrency: {args.concurrency}  gateway latency: {args.latency_ms} ms")
+    print(
+        f"payments: {done}  concurrency: {args.concurrency}  gateway latency: {args.latency_ms} ms"
+        f"  idempotency keys: {'yes' if args.keys else 'no'}"
+    )
     print(f"statuses: {dict(sorted(statuses.items()))}")
     print(f"throughput: {done / elapsed:.0f} payments/s  ({elapsed:.2f} s)")
     print(
@@ -197,10 +312,22 @@ async def run(args: argparse.Namespace) -> None:
             *(1000 * percentile(latencies, f) for f in (0.5, 0.95, 0.99)), 1000 * statistics.fmean(latencies)
         )
     )
+    api_cpu = cpu_after["api"] - cpu_before["api"]
+    print(f"API CPU: {api_cpu * 1000 / done:.3f} ms per payment ({api_cpu:.2f} s total)")
+    others = "  ".join(
+        f"{name} {(cpu_after[name] - cpu_before[name]) * 1000 / done:.3f}"
+        for name in ("db-service", "simulator", "client")
+    )
+    print(f"other CPU, ms per payment: {others}  (the machine has {os.cpu_count()} cores)")
+    published = outbox_after[0] - outbox_before[0]
+    passes = outbox_after[2] - outbox_before[2]
     print(
-        f"API CPU: {(cpu_after - cpu_before) * 1000 / done:.3f} ms per payment ({cpu_after - cpu_before:.2f} s total)"
+        f"outbox: {published} rows published in {passes} relay passes, {outbox_after[1]} pending"
+        + ("" if published else f"  (no broker at {args.kafka}?)")
     )
     print(f"logs: {workdir}")
+    if args.profile is not None:
+        print_profile(args.profile)
 
 
 def main() -> None:
@@ -210,7 +337,11 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=2000, help="payments measured (after a warm-up)")
     parser.add_argument("--log-level", default="INFO", help="the API's log level")
     parser.add_argument("--pool", type=int, default=32, help="the API's db-service connection pool size")
-    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the API's relay tries")
+    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the API's relay publishes to")
+    parser.add_argument(
+        "--no-keys", dest="keys", action="store_false", help="send no Idempotency-Key (by default each payment has one)"
+    )
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the API into this file (raw stacks)")
     asyncio.run(run(parser.parse_args()))
 
 

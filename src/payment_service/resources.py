@@ -1,6 +1,6 @@
 """`open_resources(settings)`: everything long-lived, opened once per process and closed in reverse.
 
-The API lifespan and the worker share it: the store (engine and `Database`), an `httpx.AsyncClient` per
+The API lifespan and the worker share it: the store (engine and `Database`), an aiohttp `ClientSession` per
 outside system with the adapter that uses it, the signal that wakes an in-process outbox relay, and the
 readiness checks `/readyz` runs. What is not here: use cases (built by each entrypoint from these parts).
 """
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,9 +34,9 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     database: Database
-    gateway_http: httpx.AsyncClient
+    gateway_http: aiohttp.ClientSession
     gateway: AuthorizeNetGateway
-    db_service_http: httpx.AsyncClient
+    db_service_http: aiohttp.ClientSession
     db_service: DbServiceClient
     publisher: EventPublisher
     # Set after each commit that wrote outbox rows; an in-process relay waits on it, then clears it.

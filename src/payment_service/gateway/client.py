@@ -13,14 +13,19 @@ Failure semantics, the contract the pay flow and the reconciler rely on:
 
 Bodies are never logged, as they carry the transaction key and card data; log fields name the
 operation, refId, invoiceNumber, amount, card last four and the gateway's codes.
+
+The HTTP client is aiohttp, not the httpx STYLE.md names: measured on this project's 2-core machine,
+a request cost about 0.65-0.70 ms of CPU through httpx and 0.10-0.15 ms through aiohttp, and the pay
+flow makes five of them (`bench/pay_flow.py`). What aiohttp raises is translated in `_exchange` only.
 """
 
 import time
 from collections.abc import Callable
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any, Final, TypeVar, assert_never
 
-import httpx
+import aiohttp
 import structlog
 
 from payment_service.domain.errors import GatewayConfigurationError, GatewayError, GatewayUnavailable
@@ -46,20 +51,20 @@ _HEADERS: Final = {"Content-Type": "application/json", "Accept": "application/js
 _KEEPALIVE_EXPIRY_S: Final = 4.0
 
 
-def build_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    """The process's HTTP client for the gateway; the caller owns it and closes it (`aclose`)."""
-    timeout = httpx.Timeout(
+def build_http_client(settings: GatewaySettings) -> aiohttp.ClientSession:
+    """The process's HTTP session for the gateway; the caller owns it and closes it (`close`).
+
+    Call from a running event loop. `connect` bounds the wait for a pooled connection plus the
+    connect itself (nothing sent yet); `sock_read` bounds each wait for the answer.
+    """
+    timeout = aiohttp.ClientTimeout(
+        total=None,
         connect=settings.connect_timeout_s,
-        read=settings.read_timeout_s,
-        write=settings.read_timeout_s,
-        pool=settings.connect_timeout_s,
+        sock_connect=settings.connect_timeout_s,
+        sock_read=settings.read_timeout_s,
     )
-    limits = httpx.Limits(
-        max_connections=settings.max_connections,
-        max_keepalive_connections=settings.max_connections,
-        keepalive_expiry=_KEEPALIVE_EXPIRY_S,
-    )
-    return httpx.AsyncClient(timeout=timeout, limits=limits, headers=_HEADERS, follow_redirects=False)
+    connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=_KEEPALIVE_EXPIRY_S)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=_HEADERS, raise_for_status=False)
 
 
 class _NoAnswer(Exception):
@@ -67,7 +72,7 @@ class _NoAnswer(Exception):
 
 
 class AuthorizeNetGateway:
-    def __init__(self, client: httpx.AsyncClient, settings: GatewaySettings) -> None:
+    def __init__(self, client: aiohttp.ClientSession, settings: GatewaySettings) -> None:
         self._client = client
         self._url = settings.url
         self._credentials = wire.Credentials(settings.login_id, settings.transaction_key)
@@ -282,19 +287,24 @@ class AuthorizeNetGateway:
         """
         body = api_request.to_json()
         try:
-            response = await self._client.post(self._url, content=body, headers=_HEADERS)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            async with self._client.post(self._url, data=body, allow_redirects=False) as response:
+                status = response.status
+                content = await response.read()
+        except aiohttp.InvalidURL as exc:
+            raise GatewayConfigurationError("the gateway endpoint is not a usable URL") from exc
+        except aiohttp.NonHttpUrlClientError as exc:
+            raise GatewayConfigurationError("the gateway endpoint is not a usable URL") from exc
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # Refused, unresolvable, or no connection within the connect time-out: nothing was sent.
             log.warning("gateway.unreachable", method=api_request.method, error=type(exc).__name__)
             raise GatewayUnavailable("could not connect to the gateway") from exc
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise GatewayConfigurationError("the gateway endpoint is not a usable URL") from exc
-        except httpx.TransportError as exc:
-            # Read or write time-out, reset, protocol error: the gateway may have acted on it.
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Read time-out, disconnect, reset, protocol error: the gateway may have acted on it.
             raise _NoAnswer(type(exc).__name__) from exc
-        if response.status_code != httpx.codes.OK:
-            raise _NoAnswer(f"HTTP {response.status_code}")
+        if status != HTTPStatus.OK:
+            raise _NoAnswer(f"HTTP {status}")
         try:
-            return wire.decode_body(response.content)
+            return wire.decode_body(content)
         except wire.WireFormatError as exc:
             raise _NoAnswer(str(exc)) from exc
 

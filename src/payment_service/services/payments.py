@@ -1,9 +1,12 @@
 """`PaymentService`: pay for an order (DESIGN §4), and read payments back.
 
-The order of `pay` is the contract: claim the idempotency key; read and check the order; price it;
-persist the attempt (`processing`) — the store's per-order unique rule makes a concurrent second attempt
-fail here, before anything is sent; charge with no transaction open; then, in one transaction, store the
-result, the idempotency response and the outbox rows; then tell the db-service. Once an attempt is
+The order of `pay` is the contract: answer a replayed idempotency key from a read; read and check the
+order; price it; then, in one transaction, claim the idempotency key and persist the attempt
+(`processing`) — the store's per-order unique rule makes a concurrent second attempt fail here, before
+anything is sent, and a key claimed meanwhile by a concurrent request is found here too; charge with no
+transaction open; then, in one transaction, store the result, the idempotency response and the outbox
+rows; then tell the db-service. The db-service reads come before the claim because they are idempotent:
+a request that fails on them has written nothing, so it has no key to release. Once an attempt is
 persisted, the rest runs to the end even if the request is cancelled, so no charge is left unrecorded.
 
 What the HTTP answer looks like is the API's business: `pay` takes a `render` callable turning the
@@ -19,7 +22,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final, TypeVar
-from uuid import uuid4
 
 import structlog
 
@@ -37,23 +39,9 @@ from payment_service.domain.errors import (
     PaymentNotFound,
     PaymentVersionConflict,
 )
-from payment_service.domain.events import (
-    CustomerAddress,
-    CustomerSummary,
-    EventStream,
-    GatewayDetails,
-    OrderLine,
-    OrderPaid,
-    OrderSummary,
-    OutboundEvent,
-    PaymentRecorded,
-    PaymentSummary,
-    payment_event_type,
-)
-from payment_service.domain.money import Money
+from payment_service.domain.events import OutboundEvent
 from payment_service.domain.orders import Customer, Order, Product, amount_due, ensure_payable
 from payment_service.domain.payments import (
-    TERMINAL_STATUSES,
     BillTo,
     CardDetails,
     ChargeOutcome,
@@ -67,18 +55,17 @@ from payment_service.domain.payments import (
 )
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
+from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
-from payment_service.store.idempotency import ClaimState, IdempotencyKey, StoredResponse
+from payment_service.store.idempotency import ClaimState, IdempotencyKey, KeyClaim, StoredResponse
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 U = TypeVar("U")
 
-# Statuses that are published (payment.* events): every terminal one, and held_for_review.
-PUBLISHED_STATUSES: Final = TERMINAL_STATUSES | {PaymentStatus.HELD_FOR_REVIEW}
 # Statuses the order's payment status is set to right away; declines and failures leave the order unpaid.
 ORDER_VISIBLE_STATUSES: Final = frozenset(
     {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
@@ -204,18 +191,17 @@ class PaymentService:
         if command.customer_id is not None and command.customer_id != customer_id:
             raise CustomerMismatch("customer_id does not match the authenticated customer")
         key = IdempotencyKey(customer_id, idempotency_key) if idempotency_key else None
+        fingerprint = command.fingerprint() if key is not None else ""
         if key is not None:
-            replay = await self._claim(key, command.fingerprint())
-            if replay is not None:
-                return replay
-        try:
-            checkout = await self._prepare(command, customer_id=customer_id)
-        except BaseException:
-            if key is not None:
-                await asyncio.shield(self._release(key))
-            raise
+            async with self._database.reading() as conn:
+                found = await idempotency.find_key(conn, key, fingerprint=fingerprint, now=self._now())
+            if found is not None:
+                return await self._current(self._answer_taken_key(found), render)
+        prepared = await self._prepare(command, customer_id=customer_id, key=key, fingerprint=fingerprint)
+        if isinstance(prepared, PayResult):  # a concurrent request with this key finished first
+            return await self._current(prepared, render)
         # The attempt is persisted: finish charging and recording even if this request is cancelled.
-        task = asyncio.get_running_loop().create_task(self._charge_and_record(checkout, key, render))
+        task = asyncio.get_running_loop().create_task(self._charge_and_record(prepared, key, render))
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
         return await asyncio.shield(task)
@@ -225,28 +211,35 @@ class PaymentService:
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
 
-    async def _claim(self, key: IdempotencyKey, fingerprint: str) -> PayResult | None:
-        now = self._now()
-        async with self._database.transaction() as conn:
-            claim = await idempotency.claim_key(
-                conn, key, fingerprint=fingerprint, now=now, expires_at=now + self._idempotency_ttl
-            )
+    async def _current(self, replay: PayResult, render: ResponseRenderer) -> PayResult:
+        # A stored 202 (unknown, held) goes stale once the reconciler settles the payment: answer what it is now.
+        if replay.response.status_code != 202 or replay.payment_id is None:
+            return replay
+        async with self._database.reading() as conn:
+            payment = await payment_rows.fetch_payment(conn, replay.payment_id)
+        if payment is None:
+            return replay
+        return replace(replay, response=render(payment))
+
+    @staticmethod
+    def _answer_taken_key(claim: KeyClaim) -> PayResult:
+        """The answer when the key is not ours to claim: a replay, or why not. Raises for a key in flight or reused."""
         match claim.state:
-            case ClaimState.CLAIMED:
-                return None
             case ClaimState.COMPLETED if claim.response is not None:
                 log.info("idempotency_key.replayed", payment_id=claim.payment_id)
                 return PayResult(claim.response, claim.payment_id, replayed=True)
-            case ClaimState.IN_FLIGHT | ClaimState.COMPLETED:
+            case ClaimState.IN_FLIGHT | ClaimState.COMPLETED | ClaimState.CLAIMED:
                 raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
             case ClaimState.MISMATCH:
                 raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
 
-    async def _release(self, key: IdempotencyKey) -> None:
-        async with self._database.transaction() as conn:
-            await idempotency.release_key(conn, key)
+    async def _prepare(
+        self, command: PayCommand, *, customer_id: str, key: IdempotencyKey | None, fingerprint: str
+    ) -> _Checkout | PayResult:
+        """Read and price the order, then claim the key and persist the attempt in one transaction.
 
-    async def _prepare(self, command: PayCommand, *, customer_id: str) -> _Checkout:
+        Returns the checkout to charge, or the answer for a key a concurrent request took meanwhile.
+        """
         order = await self._db_service.fetch_order(command.order_id)
         ensure_payable(order, customer_id=customer_id)
         due = amount_due(order)
@@ -276,6 +269,12 @@ class PaymentService:
         )
         request = self._charge_request(attempt, method, order, customer, products)
         async with self._database.transaction() as conn:
+            if key is not None:
+                claim = await idempotency.claim_key(
+                    conn, key, fingerprint=fingerprint, now=now, expires_at=now + self._idempotency_ttl
+                )
+                if claim.state is not ClaimState.CLAIMED:
+                    return self._answer_taken_key(claim)
             await payment_rows.insert_payment(conn, attempt, reason="attempt_created")
         return _Checkout(order, customer, products, attempt, request)
 
@@ -404,34 +403,7 @@ class PaymentService:
         return payment
 
     def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
-        if payment.status not in PUBLISHED_STATUSES:
-            return []
-        occurred_at = payment.updated_at
-        events = [
-            OutboundEvent(
-                event_id=str(uuid4()),
-                stream=EventStream.PAYMENTS,
-                event_type=payment_event_type(payment.status),
-                subject=f"payments/{payment.payment_id}",
-                key=payment.order_id,
-                data=payment_record(payment).model_dump_json().encode(),
-                occurred_at=occurred_at,
-            )
-        ]
-        if payment.status is PaymentStatus.APPROVED:
-            paid = _order_paid(checkout, payment)
-            events.append(
-                OutboundEvent(
-                    event_id=str(uuid4()),
-                    stream=EventStream.NOTIFICATIONS,
-                    event_type="order.paid",
-                    subject=f"orders/{payment.order_id}",
-                    key=payment.order_id,
-                    data=paid.model_dump_json().encode(),
-                    occurred_at=occurred_at,
-                )
-            )
-        return events
+        return payment_events(payment, OrderContext(checkout.order, checkout.customer, checkout.products))
 
     async def _update_order(self, payment: Payment) -> None:
         if payment.status not in ORDER_VISIBLE_STATUSES:
@@ -476,85 +448,3 @@ class PaymentService:
 def _product_name(products: dict[str, Product], product_id: str) -> str:
     product = products.get(product_id)
     return product.name if product is not None else f"Product {product_id}"
-
-
-def _money_text(amount: Decimal | None, currency: str) -> str | None:
-    return None if amount is None else str(Money(amount, currency).amount)
-
-
-def payment_record(payment: Payment) -> PaymentRecorded:
-    """The payment resource without card data, with its version: the data of `payment.*` events."""
-    result = payment.gateway
-    return PaymentRecorded(
-        id=payment.payment_id,
-        order_id=payment.order_id,
-        customer_id=payment.customer_id,
-        status=payment.status,
-        amount=str(payment.amount.amount),
-        currency=payment.amount.currency,
-        gateway=GatewayDetails(
-            name=result.name,
-            transaction_id=result.transaction_id,
-            auth_code=result.auth_code,
-            response_code=result.response_code,
-            reason_code=result.reason_code,
-            message=result.message,
-            avs_result=result.avs_result,
-            cvv_result=result.cvv_result,
-            account_number=result.account_number,
-            account_type=result.account_type,
-        )
-        if result is not None
-        else None,
-        created_at=payment.created_at,
-        updated_at=payment.updated_at,
-        version=payment.version,
-    )
-
-
-def _order_paid(checkout: _Checkout, payment: Payment) -> OrderPaid:
-    order, customer = checkout.order, checkout.customer
-    address = customer.address
-    result = payment.gateway or GatewayResult()
-    currency = order.currency
-    masked = result.account_number or (f"XXXX{payment.card_last4}" if payment.card_last4 else None)
-    return OrderPaid(
-        order=OrderSummary(
-            id=order.order_id,
-            items=[
-                OrderLine(
-                    product_id=item.product_id,
-                    name=_product_name(checkout.products, item.product_id),
-                    quantity=item.quantity,
-                    unit_price=str(item.unit_price),
-                )
-                for item in order.items
-            ],
-            shipping_amount=_money_text(order.shipping_amount, currency),
-            tax_amount=_money_text(order.tax_amount, currency),
-            total=str(payment.amount.amount),
-            currency=currency,
-        ),
-        customer=CustomerSummary(
-            id=customer.customer_id,
-            email=customer.email,
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            address=CustomerAddress(
-                line1=address.line1,
-                line2=address.line2,
-                city=address.city,
-                state=address.state,
-                zip=address.zip,
-                country=address.country,
-            ),
-        ),
-        payment=PaymentSummary(
-            id=payment.payment_id,
-            transaction_id=result.transaction_id,
-            amount=str(payment.amount.amount),
-            currency=payment.amount.currency,
-            account_number=masked,
-            account_type=result.account_type or payment.card_brand,
-        ),
-    )

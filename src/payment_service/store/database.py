@@ -2,10 +2,13 @@
 
 SQLite (WAL) is the default and serves one host; PostgreSQL by URL serves several instances.
 Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two processes (API and worker) never
-meet in a read-then-upgrade deadlock; `busy_timeout` makes the loser wait instead of failing.
+meet in a read-then-upgrade deadlock; the loser waits for the lock (on a thread, up to
+`SQLITE_BUSY_TIMEOUT_MS`) instead of failing. SQLite connections are our own (`store/sqlite.py`):
+statements run on the event loop, without aiosqlite's thread hop per cursor call.
 """
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,11 +19,12 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from payment_service.settings import StoreSettings
+from payment_service.store.sqlite import BEGIN_IMMEDIATE, CheckpointSchedule, connect_sqlite
 
 READ_ONLY_OPTION = "payment_service_read_only"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 metadata = MetaData(
     naming_convention={
@@ -58,9 +62,16 @@ def create_engine(settings: StoreSettings) -> AsyncEngine:
     url = make_url(settings.database_url)
     kwargs: dict[str, Any] = {"echo": settings.echo}
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+        path = url.database or ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Our own SQLite connection (see `store/sqlite.py`) under SQLAlchemy's aiosqlite dialect.
+        kwargs["async_creator"] = functools.partial(
+            connect_sqlite, path, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, checkpoints=CheckpointSchedule()
+        )
+        # Enough connections that a burst does not open and close overflow ones (each open costs a thread hop).
+        kwargs.update(pool_size=10, max_overflow=10)
+        url = url.set(drivername="sqlite+aiosqlite")
     else:
         kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -70,21 +81,10 @@ def create_engine(settings: StoreSettings) -> AsyncEngine:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # Take transaction control from the driver, so `begin` below decides how transactions start.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
         # Readers (see `Database.reading`) begin deferred: in WAL mode they never wait for the writer.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else BEGIN_IMMEDIATE)
 
 
 async def create_tables(engine: AsyncEngine) -> None:

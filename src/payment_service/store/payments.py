@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,8 +19,15 @@ from payment_service.domain.money import Money
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
 from payment_service.store.tables import payment_transitions, payments
 
+# Built once: building a statement per call cost more CPU than running it.
 _INSERT_PAYMENT = insert(payments)
 _INSERT_TRANSITION = insert(payment_transitions)
+# Executed with the columns to set as parameters, next to b_payment_id and b_version.
+_UPDATE_PAYMENT = update(payments).where(
+    payments.c.payment_id == bindparam("b_payment_id"), payments.c.version == bindparam("b_version")
+)
+_FIXED_COLUMNS = ("payment_id", "order_id", "customer_id", "created_at", "invoice_number", "ref_id")
+_SELECT_PAYMENT = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
 
 
 def _gateway_columns(result: GatewayResult | None) -> dict[str, str | None]:
@@ -115,13 +122,11 @@ async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: P
         PaymentVersionConflict: someone else changed the payment since `previous` was read.
     """
     values = _row_values(payment)
-    for fixed in ("payment_id", "order_id", "customer_id", "created_at", "invoice_number", "ref_id"):
+    for fixed in _FIXED_COLUMNS:
         del values[fixed]
-    result = await conn.execute(
-        update(payments)
-        .where(payments.c.payment_id == payment.payment_id, payments.c.version == previous.version)
-        .values(values)
-    )
+    values["b_payment_id"] = payment.payment_id
+    values["b_version"] = previous.version
+    result = await conn.execute(_UPDATE_PAYMENT, values)
     if result.rowcount != 1:
         raise PaymentVersionConflict(payment.payment_id)
     await _add_transition(conn, payment, from_status=previous.status, reason=reason)
@@ -144,7 +149,7 @@ async def _add_transition(
 
 
 async def fetch_payment(conn: AsyncConnection, payment_id: str) -> Payment | None:
-    row = (await conn.execute(select(payments).where(payments.c.payment_id == payment_id))).mappings().first()
+    row = (await conn.execute(_SELECT_PAYMENT, {"b_payment_id": payment_id})).mappings().first()
     return _payment_from_row(row) if row is not None else None
 
 
@@ -173,3 +178,15 @@ async def fetch_payments_by_status(
         )
     ).mappings()
     return [_payment_from_row(row) for row in rows]
+
+
+async def count_payments_by_status(conn: AsyncConnection, status: PaymentStatus) -> int:
+    """How many payments are in `status` now (for gauges)."""
+    result = await conn.execute(select(func.count()).select_from(payments).where(payments.c.status == status.value))
+    return int(result.scalar_one())
+
+
+async def fetch_payment_ids_by_transaction_id(conn: AsyncConnection, transaction_id: str) -> list[str]:
+    """The payments recording gateway transaction `transaction_id` (at most one, unless something went wrong)."""
+    rows = await conn.execute(select(payments.c.payment_id).where(payments.c.transaction_id == transaction_id))
+    return [row[0] for row in rows]

@@ -1,45 +1,85 @@
-"""The client over a mock transport: what is sent, and how each kind of failure is translated."""
+"""The client over a fake session: what is sent, and how each kind of failure is translated."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self, cast
 
-import httpx
+import aiohttp
 import orjson
 import pytest
 import structlog
+from aiohttp.client_reqrep import ConnectionKey
 
 from payment_service.domain.errors import GatewayConfigurationError, GatewayError, GatewayUnavailable
 from payment_service.domain.money import Money
 from payment_service.domain.payments import ChargeOutcomeKind
 from payment_service.domain.transactions import GatewayTransactionStatus
 from payment_service.gateway.client import AuthorizeNetGateway, build_http_client
+from payment_service.settings import GatewaySettings
 from tests.unit.gateway import responses
 from tests.unit.gateway.anet_schema import validate
 from tests.unit.gateway.factories import make_card, make_charge_request, make_opaque_data, make_settings
 from tests.unit.gateway.test_wire_responses import details_document, summary
 
-Handler = Callable[[httpx.Request], httpx.Response]
 SECRETS = ("4111111111111111", "Key0123456789abc", "2031", "9731", "nonce-secret-value")
 
 
+def connect_error() -> aiohttp.ClientConnectorError:
+    key = ConnectionKey("gateway.test", 80, False, True, None, None, None)
+    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    method: str
+    url: str
+    content: bytes
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self._body = body
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        return self._body
+
+
 class Recorder:
-    """A mock gateway: answers with `body` (or raises `error`) and keeps what it received."""
+    """A fake gateway session: answers with `body` (or raises `error`) and keeps what it received."""
 
     def __init__(self) -> None:
         self.body: bytes = responses.approved()
         self.status_code = 200
         self.error: Exception | None = None
-        self.requests: list[httpx.Request] = []
+        self.requests: list[SentRequest] = []
+        # Answers by request, for tests that script a sequence; `body` when None.
+        self.answer: Callable[[SentRequest], bytes] | None = None
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def post(self, url: str, *, data: bytes, **_options: Any) -> FakeResponse:
+        request = SentRequest("POST", url, data)
         self.requests.append(request)
         if self.error is not None:
             raise self.error
-        return httpx.Response(self.status_code, content=self.body, headers={"Content-Type": "application/json"})
+        body = self.answer(request) if self.answer is not None else self.body
+        return FakeResponse(self.status_code, body)
 
     def documents(self) -> list[dict[str, Any]]:
         return [orjson.loads(request.content) for request in self.requests]
+
+
+def gateway_over(recorder: Recorder, settings: GatewaySettings) -> AuthorizeNetGateway:
+    return AuthorizeNetGateway(cast(aiohttp.ClientSession, recorder), settings)
 
 
 @pytest.fixture
@@ -48,21 +88,22 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-async def gateway(recorder: Recorder) -> AsyncIterator[AuthorizeNetGateway]:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as client:
-        yield AuthorizeNetGateway(client, make_settings())
+def gateway(recorder: Recorder) -> AuthorizeNetGateway:
+    return gateway_over(recorder, make_settings())
 
 
 class TestBuildHttpClient:
-    async def test_timeouts_and_limits_come_from_the_settings(self) -> None:
+    async def test_timeouts_limits_and_headers_come_from_the_settings(self) -> None:
         settings = make_settings(connect_timeout_s=1.5, read_timeout_s=7.0, max_connections=17)
 
         async with build_http_client(settings) as client:
             assert client.timeout.connect == 1.5
-            assert client.timeout.read == 7.0
-            assert client.timeout.pool == 1.5
-            pool = client._transport._pool  # type: ignore[attr-defined]
-            assert pool._max_connections == 17
+            assert client.timeout.sock_connect == 1.5
+            assert client.timeout.sock_read == 7.0
+            assert client.timeout.total is None
+            assert client.connector is not None
+            assert client.connector.limit == 17
+            assert client.headers["Content-Type"] == "application/json"
 
     def test_named_endpoints_resolve_to_authorize_net(self) -> None:
         assert make_settings(endpoint="sandbox").url == "https://apitest.authorize.net/xml/v1/request.api"
@@ -79,8 +120,7 @@ class TestTransactions:
         assert outcome.result.transaction_id == "80012345678"
         (request,) = recorder.requests
         assert request.method == "POST"
-        assert str(request.url) == "http://gateway.test/xml/v1/request.api"
-        assert request.headers["Content-Type"] == "application/json"
+        assert request.url == "http://gateway.test/xml/v1/request.api"
         body = recorder.documents()[0]["createTransactionRequest"]
         assert body["refId"] == "att-7731-1"
         assert body["transactionRequest"]["transactionType"] == "authCaptureTransaction"
@@ -117,9 +157,8 @@ class TestTransactions:
         assert transaction["transactionType"] == "authOnlyTransaction"
 
     async def test_refund_uses_the_settings_duplicate_window(self, recorder: Recorder) -> None:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as client:
-            gateway = AuthorizeNetGateway(client, make_settings(duplicate_window_s=900))
-            await gateway.refund("80012345678", Money.of("5"), card_last4="1111")
+        gateway = gateway_over(recorder, make_settings(duplicate_window_s=900))
+        await gateway.refund("80012345678", Money.of("5"), card_last4="1111")
 
         transaction = recorder.documents()[0]["createTransactionRequest"]["transactionRequest"]
         assert transaction["transactionSettings"]["setting"] == [
@@ -139,12 +178,8 @@ class TestTransactions:
 
     @pytest.mark.parametrize(
         "error",
-        [
-            httpx.ConnectError("refused"),
-            httpx.ConnectTimeout("slow"),
-            httpx.PoolTimeout("busy"),
-        ],
-        ids=["connect-error", "connect-timeout", "pool-timeout"],
+        [connect_error(), aiohttp.ConnectionTimeoutError("slow connect or no free pooled connection")],
+        ids=["connect-error", "connect-or-pool-timeout"],
     )
     async def test_nothing_sent_raises_gateway_unavailable(
         self, gateway: AuthorizeNetGateway, recorder: Recorder, error: Exception
@@ -159,13 +194,13 @@ class TestTransactions:
     @pytest.mark.parametrize(
         "error",
         [
-            httpx.ReadTimeout("slow"),
-            httpx.WriteTimeout("slow"),
-            httpx.ReadError("reset"),
-            httpx.WriteError("broken pipe"),
-            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            aiohttp.SocketTimeoutError("slow"),
+            aiohttp.ClientConnectionResetError("reset"),
+            aiohttp.ClientOSError(32, "broken pipe"),
+            aiohttp.ServerDisconnectedError(),
+            aiohttp.ClientPayloadError("truncated body"),
         ],
-        ids=["read-timeout", "write-timeout", "read-error", "write-error", "remote-protocol-error"],
+        ids=["read-timeout", "reset", "broken-pipe", "server-disconnected", "truncated-body"],
     )
     async def test_sent_without_an_answer_is_unknown_and_not_retried(
         self, gateway: AuthorizeNetGateway, recorder: Recorder, error: Exception
@@ -190,12 +225,11 @@ class TestTransactions:
         assert outcome.kind is ChargeOutcomeKind.UNKNOWN
 
     async def test_unusable_endpoint_raises_a_configuration_error(self, recorder: Recorder) -> None:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as client:
-            gateway = AuthorizeNetGateway(client, make_settings(endpoint="ftp://gateway.test/"))
-            recorder.error = httpx.UnsupportedProtocol("ftp")
+        gateway = gateway_over(recorder, make_settings(endpoint="ftp://gateway.test/"))
+        recorder.error = aiohttp.NonHttpUrlClientError("ftp://gateway.test/")
 
-            with pytest.raises(GatewayConfigurationError):
-                await gateway.charge(make_charge_request())
+        with pytest.raises(GatewayConfigurationError):
+            await gateway.charge(make_charge_request())
 
     async def test_no_secret_reaches_logs_or_errors(self, gateway: AuthorizeNetGateway, recorder: Recorder) -> None:
         answers: list[Exception | bytes] = [
@@ -203,7 +237,7 @@ class TestTransactions:
             responses.declined(),
             responses.api_error("E00007"),
             responses.api_error("E00003", "The value '123' is invalid"),
-            httpx.ReadTimeout("slow"),
+            aiohttp.SocketTimeoutError("slow"),
         ]
         texts: list[str] = []
         with structlog.testing.capture_logs() as logs:
@@ -216,7 +250,7 @@ class TestTransactions:
                     make_charge_request(payment_method=make_opaque_data("nonce-secret-value"))
                 )
                 texts.append(repr(outcome))
-            recorder.error = httpx.ConnectError("refused")
+            recorder.error = connect_error()
             with pytest.raises(GatewayUnavailable) as raised:
                 await gateway.charge(make_charge_request())
             texts.append(str(raised.value))
@@ -291,15 +325,9 @@ class TestLookups:
         )
         details = responses.encode(details_document(transId="2"))
         answers = iter([page, details])
+        recorder.answer = lambda _request: next(answers)
 
-        def answer(request: httpx.Request) -> httpx.Response:
-            recorder.requests.append(request)
-            return httpx.Response(200, content=next(answers))
-
-        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
-            found = await AuthorizeNetGateway(client, make_settings()).fetch_unsettled_transaction_by_ref_id(
-                "att-7731-1", invoice_number="ORD-7731"
-            )
+        found = await gateway.fetch_unsettled_transaction_by_ref_id("att-7731-1", invoice_number="ORD-7731")
 
         assert found is not None
         assert found.transaction_id == "2"
@@ -322,8 +350,8 @@ class TestLookups:
         [
             (responses.api_error("E00001"), None),
             (b"garbage", None),
-            (b"", httpx.ReadTimeout("slow")),
-            (b"", httpx.ConnectError("refused")),
+            (b"", aiohttp.SocketTimeoutError("slow")),
+            (b"", connect_error()),
         ],
         ids=["E00001", "undecodable", "read-timeout", "connect-error"],
     )
@@ -367,7 +395,7 @@ class TestAuthenticateTest:
         assert await gateway.authenticate_test() is False
 
     async def test_unreachable_gateway_raises(self, gateway: AuthorizeNetGateway, recorder: Recorder) -> None:
-        recorder.error = httpx.ConnectError("refused")
+        recorder.error = connect_error()
 
         with pytest.raises(GatewayUnavailable):
             await gateway.authenticate_test()

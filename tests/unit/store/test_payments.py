@@ -130,3 +130,20 @@ class TestIdempotencyKeys:
             await idempotency.release_key(conn, IdempotencyKey("42", "k"))
 
         assert (await self.claim(database, "f1")).state is ClaimState.CLAIMED
+
+    async def test_finding_a_key_writes_nothing_and_tells_what_a_claim_would_find(self, database: Database) -> None:
+        key = IdempotencyKey("42", "k")
+        async with database.reading() as conn:
+            assert await idempotency.find_key(conn, key, fingerprint="f1", now=NOW) is None
+        assert (await self.claim(database, "f1")).state is ClaimState.CLAIMED
+
+        async with database.reading() as conn:
+            same = await idempotency.find_key(conn, key, fingerprint="f1", now=NOW)
+            other = await idempotency.find_key(conn, key, fingerprint="f2", now=NOW)
+            expired = await idempotency.find_key(conn, key, fingerprint="f1", now=NOW + timedelta(hours=2))
+
+        assert same is not None
+        assert same.state is ClaimState.IN_FLIGHT
+        assert other is not None
+        assert other.state is ClaimState.MISMATCH
+        assert expired is None
