@@ -115,6 +115,12 @@ class ReconcilerSettings(BaseModel):
     max_backoff_s: float = 300.0
 
 
+class WorkerSettings(BaseModel):
+    # Prometheus endpoint of the worker process (consumer, relay, reconciler); None turns it off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9102
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     json_output: bool = Field(default=True, alias="json")
@@ -157,6 +163,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     relay: RelaySettings = RelaySettings()
     reconciler: ReconcilerSettings = ReconcilerSettings()
+    worker: WorkerSettings = WorkerSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

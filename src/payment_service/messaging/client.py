@@ -368,6 +368,13 @@ class KafkaConsumerClient:
     def assignment(self) -> frozenset[TopicPartition]:
         return _partitions(self._started().assignment())
 
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The partition's end offset as of the last fetch (None before one): the lag is this minus our position."""
+        if self._consumer is None:
+            return None
+        value = self._consumer.highwater(_AioTopicPartition(partition.topic, partition.partition))
+        return int(value) if value is not None else None
+
     def _started(self) -> Any:
         if self._consumer is None:
             raise RuntimeError("KafkaConsumerClient is not started")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import structlog
 
 from payment_service.domain.errors import InvalidEvent, PaymentServiceError
+from payment_service.messaging import metrics
 from payment_service.messaging.client import KafkaConsumerClient, MessagingError, Record, TopicPartition
 from payment_service.messaging.codec import CloudEvent, decode_event
 from payment_service.messaging.publisher import EventPublisher
@@ -249,7 +250,15 @@ class EventConsumer:
                 await self._dead_letter(record, UNEXPECTED_ERROR, f"{type(exc).__name__}", stopping)
                 return
             else:
+                metrics.RECORDS_RECORDED.inc()
+                self._observe_lag(record)
                 return
+
+    def _observe_lag(self, record: Record) -> None:
+        highwater = self._client.highwater(record.topic_partition)
+        if highwater is not None:
+            lag = max(highwater - record.offset - 1, 0)
+            metrics.CONSUMER_LAG.labels(topic=record.topic, partition=str(record.partition)).set(lag)
 
     async def _dead_letter(self, record: Record, reason: str, error: str, stopping: asyncio.Event) -> None:
         attempt = 0
@@ -261,6 +270,8 @@ class EventConsumer:
                 log.warning("consumer.dead_letter_failed", error=exc.message, attempt=attempt)
                 await _pause_unless_stopping(self._retry.backoff_s(attempt), stopping)
             else:
+                metrics.RECORDS_DEAD_LETTERED.inc()
+                metrics.DEAD_LETTERS.labels(reason=reason).inc()
                 log.warning("consumer.dead_lettered", reason=reason, error=error)
                 return
 

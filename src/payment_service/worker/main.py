@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 
+import prometheus_client
 import structlog
 
 from payment_service.logging import configure_logging
@@ -21,7 +22,7 @@ from payment_service.resources import open_resources
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
-from payment_service.settings import Settings
+from payment_service.settings import Settings, WorkerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +30,23 @@ log = structlog.get_logger(__name__)
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly (blocking)."""
     configure_logging(settings.log)
+    serve_metrics(settings.worker)
     asyncio.run(serve_worker(settings, handle_signals=True))
+
+
+def serve_metrics(settings: WorkerSettings) -> None:
+    """Expose the default Prometheus registry over HTTP from a daemon thread, when a port is configured.
+
+    A port already taken is logged, not fatal: recording payments matters more than being scraped.
+    """
+    if settings.metrics_port is None:
+        return
+    try:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    except OSError as exc:
+        log.error("worker.metrics_unavailable", port=settings.metrics_port, error=str(exc))
+        return
+    log.info("worker.metrics_serving", host=settings.metrics_host, port=settings.metrics_port)
 
 
 async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None, handle_signals: bool = False) -> None:

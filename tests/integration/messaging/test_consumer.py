@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import prometheus_client
 import structlog
 import structlog.testing
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -172,6 +173,8 @@ class TestPaymentConsumer:
         # The db-service answers 4xx: the order belongs to another customer.
         wrong_customer = payment_event(payment_for(Order(order.order_id, "987654321")))
         topic = kafka_settings.payment_topic
+        reasons = ("undecodable", "invalid_schema", "db_service_error")
+        dlq_counts_before = [_dlq_count(reason) for reason in reasons]
 
         async with KafkaProducerClient(kafka_settings.bootstrap_servers) as raw:
             await raw.send(topic, key=envelope.key, value=b"\x00not json", headers=envelope.headers)
@@ -194,6 +197,11 @@ class TestPaymentConsumer:
         assert dead[0].value == b"\x00not json"
         assert header(dead[0], "ce_id") == good.event_id  # original headers kept
         assert "version" in (header(dead[1], "dlq-error") or "")
+        assert [_dlq_count(reason) - before for reason, before in zip(reasons, dlq_counts_before, strict=True)] == [
+            1,
+            1,
+            1,
+        ]
 
     async def test_while_the_db_service_is_down_nothing_is_committed_and_rows_appear_once_it_is_back(
         self, kafka_settings: KafkaSettings, db_service: DbServiceHandle, orders: list[Order]
@@ -348,3 +356,7 @@ class TestPaymentConsumer:
             assert [(p["id"], p["status"], p["version"]) for p in db_service.list_payments(order.order_id)] == [
                 (payment[0].id, "approved", 3)
             ]
+
+
+def _dlq_count(reason: str) -> float:
+    return prometheus_client.REGISTRY.get_sample_value("payment_service_dlq_records_total", {"reason": reason}) or 0.0

@@ -67,7 +67,7 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    api, db, sim, kafka, controller = _free_ports(5)
+    api, db, sim, kafka, controller, worker_metrics = _free_ports(6)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -77,6 +77,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "STACK_SIM_PORT": str(sim),
         "STACK_KAFKA_PORT": str(kafka),
         "STACK_KAFKA_CONTROLLER_PORT": str(controller),
+        "STACK_WORKER_METRICS_PORT": str(worker_metrics),
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(  # noqa: S603 - our own Procfile runner, fixed arguments
@@ -88,7 +89,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         text=True,
         start_new_session=True,
     )
-    running = Stack(process, {"api": api, "db": db, "simulator": sim, "kafka": kafka})
+    running = Stack(process, {"api": api, "db": db, "simulator": sim, "kafka": kafka, "worker": worker_metrics})
     try:
         yield running
     finally:
@@ -109,6 +110,9 @@ class TestMakeRun:
         for name in ("api", "db", "simulator"):
             response = httpx.get(f"http://127.0.0.1:{stack.ports[name]}/healthz", timeout=5)
             assert response.status_code == 200, name
+        # The worker has no HTTP API; its metrics endpoint shows it runs the payment consumer.
+        metrics = httpx.get(f"http://127.0.0.1:{stack.ports['worker']}/metrics", timeout=5)
+        assert "payment_service_consumer_records_total" in metrics.text
 
         os.killpg(stack.process.pid, signal.SIGINT)
         stack.process.wait(timeout=STOP_DEADLINE_S)
