@@ -152,7 +152,7 @@ class LegacyEnvSource(PydanticBaseSettingsSource):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PAYMENTS_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="PAYMENTS_", env_nested_delimiter="__", env_file=".env", extra="ignore", env_parse_none_str="null"
     )
 
     api: ApiSettings = ApiSettings()
