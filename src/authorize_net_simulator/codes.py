@@ -13,6 +13,7 @@ API_MESSAGES: Final = {
     "E00004": "The name of the requested API method is invalid.",
     "E00007": "User authentication failed due to invalid authentication values.",
     "E00011": "Access denied. You do not have permissions to call the Transaction Details API.",
+    "E00013": "The field is invalid.",
     "E00027": "The transaction was unsuccessful.",
     "E00040": "The record cannot be found.",
     "E00045": "The root node does not reference a valid XML namespace.",

@@ -1,10 +1,11 @@
 """One handler per supported API method: a validated, authenticated request in, a response tree out."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from authorize_net_simulator.documents import Node
-from authorize_net_simulator.ledger import HELD_STATUSES, Transaction
+from authorize_net_simulator.ledger import HELD_STATUSES, Batch, Transaction
 from authorize_net_simulator.rendering import Flat, Tree
 from authorize_net_simulator.responses import (
     batch_details,
@@ -19,6 +20,7 @@ from authorize_net_simulator.transactions import SUPPORTED_TYPES, TransactionPro
 Handler = Callable[[SimulatorState, Node, "CallContext"], Tree]
 
 _ANET_NS: Final = "AnetApi/xml/v1/schema/AnetApiSchema.xsd"
+MAX_SETTLEMENT_RANGE: Final = timedelta(days=31)
 
 
 class CallContext:
@@ -88,20 +90,58 @@ def get_transaction_list(state: SimulatorState, request: Node, context: CallCont
     batch = next((b for b in state.ledger.batches() if b.batch_id == batch_id), None)
     if batch is None:
         return envelope("E00040", ref_id=context.ref_id)
-    transactions = [t for t in (state.ledger.get(trans_id) for trans_id in batch.trans_ids) if t is not None]
-    return _transaction_list(transactions, request, context)
+    return _transaction_list(_members(state, batch), request, context)
 
 
 def get_settled_batch_list(state: SimulatorState, request: Node, context: CallContext) -> Tree:
     if not state.settings.transaction_details_api_enabled:
         return envelope("E00011", ref_id=context.ref_id)
-    batches = state.ledger.batches()
+    window = _settlement_window(request, now=state.clock())
+    if isinstance(window, str):
+        return envelope("E00013", ref_id=context.ref_id, text=window)
+    first, last = window
+    batches = [batch for batch in state.ledger.batches() if first <= batch.settled_at <= last]
     if not batches:
         # The real API answers "no records" as I00004 with no batchList.
         return envelope("I00004", ref_id=context.ref_id, text="No records found.")
     tree = envelope("I00001", ref_id=context.ref_id)
-    tree["batchList"] = Flat("batch", [batch_details(batch) for batch in batches])
+    with_statistics = (request.get_text("includeStatistics") or "").strip() in ("true", "1")
+    tree["batchList"] = Flat(
+        "batch",
+        [batch_details(batch, statistics=_members(state, batch) if with_statistics else None) for batch in batches],
+    )
     return tree
+
+
+def _members(state: SimulatorState, batch: Batch) -> list[Transaction]:
+    return [t for t in (state.ledger.get(trans_id) for trans_id in batch.trans_ids) if t is not None]
+
+
+def _settlement_window(request: Node, *, now: datetime) -> tuple[datetime, datetime] | str:
+    """The settlement range asked for, or the E00013 text explaining why it cannot be served.
+
+    As the live API: no dates means the 24 hours ending now; the dates come together (one alone is
+    refused, AuthorizeNet/sample-code-php#169); the range spans at most 31 days. A date without an
+    offset is read as UTC (the live API's reading of it is undocumented).
+    """
+    first_text = request.get_text("firstSettlementDate")
+    last_text = request.get_text("lastSettlementDate")
+    if first_text is None and last_text is None:
+        return now - timedelta(hours=24), now
+    if first_text is None or last_text is None:
+        return "firstSettlementDate and lastSettlementDate must be given together."
+    first, last = _utc(first_text), _utc(last_text)
+    if last < first:
+        return "lastSettlementDate is before firstSettlementDate."
+    if last - first > MAX_SETTLEMENT_RANGE:
+        return "The date range between firstSettlementDate and lastSettlementDate cannot exceed 31 days."
+    return first, last
+
+
+def _utc(text: str) -> datetime:
+    # The schema check already accepted it as an xs:dateTime.
+    moment = datetime.fromisoformat(text.strip())
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _required(request: Node, name: str) -> Node:

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from authorize_net_simulator.codes import API_MESSAGES, reason
-from authorize_net_simulator.ledger import Batch, Transaction
+from authorize_net_simulator.ledger import Batch, Transaction, TransactionStatus
 from authorize_net_simulator.rendering import Flat, Tree
 from authorize_net_simulator.transactions import TransactionOutcome
 
@@ -154,8 +154,13 @@ def transaction_summary(transaction: Transaction) -> Tree:
     return summary
 
 
-def batch_details(batch: Batch) -> Tree:
-    return {
+# The required elements of batchStatisticType after accountType, in schema order.
+_STATISTICS = ("chargeAmount", "chargeCount", "refundAmount", "refundCount", "voidCount", "declineCount", "errorCount")
+
+
+def batch_details(batch: Batch, *, statistics: list[Transaction] | None = None) -> Tree:
+    """A batchDetailsType; with `statistics` (the batch's transactions), its totals per card type."""
+    details: Tree = {
         "batchId": batch.batch_id,
         "settlementTimeUTC": timestamp(batch.settled_at),
         "settlementTimeLocal": local_timestamp(batch.settled_at),
@@ -164,6 +169,33 @@ def batch_details(batch: Batch) -> Tree:
         "marketType": "eCommerce",
         "product": "Card Not Present",
     }
+    if statistics is not None:
+        details["statistics"] = Flat("statistic", batch_statistics(statistics))
+    return details
+
+
+def batch_statistics(transactions: list[Transaction]) -> list[Tree]:
+    """The statistics of a batch, one per account type, with the schema's required elements in order."""
+    totals: dict[str, dict[str, Decimal]] = {}
+    for transaction in transactions:
+        entry = totals.setdefault(transaction.account_type, dict.fromkeys(_STATISTICS, Decimal(0)))
+        if transaction.status is TransactionStatus.SETTLED_SUCCESSFULLY:
+            entry["chargeAmount"] += transaction.settle_amount
+            entry["chargeCount"] += 1
+        elif transaction.status is TransactionStatus.REFUND_SETTLED_SUCCESSFULLY:
+            entry["refundAmount"] += transaction.settle_amount
+            entry["refundCount"] += 1
+        elif transaction.status is TransactionStatus.VOIDED:
+            entry["voidCount"] += 1
+        elif transaction.status is TransactionStatus.DECLINED:
+            entry["errorCount" if transaction.response_code == "3" else "declineCount"] += 1
+    statistics: list[Tree] = []
+    for account_type, entry in sorted(totals.items()):
+        statistic: Tree = {"accountType": account_type}
+        for key, value in entry.items():
+            statistic[key] = money(value) if key.endswith("Amount") else str(value)
+        statistics.append(statistic)
+    return statistics
 
 
 def _present(fields: dict[str, str | None]) -> Tree:

@@ -1,7 +1,7 @@
 """Transactions as the gateway records them, for reconciliation and refunds.
 
 These are read back from Authorize.Net's reporting API (`getTransactionDetails`,
-`getUnsettledTransactionList`); the wire names and the mapping of the gateway's 24
+`getUnsettledTransactionList`, `getSettledBatchList`, `getTransactionList`); the wire names and the mapping of the gateway's 24
 `transactionStatus` values live in `gateway/statuses.py`. Nothing here holds card data beyond the
 masked account number (`XXXX1111`).
 """
@@ -140,3 +140,27 @@ class UnsettledTransaction:
 class UnsettledTransactionsPage:
     transactions: tuple[UnsettledTransaction, ...]
     total_count: int  # in the whole result set, across pages
+
+
+# One row of either transaction list: `getUnsettledTransactionList` and `getTransactionList` (a settled
+# batch) both answer with the XSD's `transactionSummaryType`.
+TransactionSummary = UnsettledTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class SettledBatch:
+    """One settlement batch as `getSettledBatchList` reports it."""
+
+    batch_id: str
+    settled_at: datetime | None  # aware UTC; the schema makes it optional
+    settlement_state: str  # the gateway's value: "settledSuccessfully", "settlementError", …
+    payment_method: str | None = None  # "creditCard" or "eCheck"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTransactionsPage:
+    """One page of the transactions of a settled batch (`getTransactionList`)."""
+
+    batch_id: str
+    transactions: tuple[TransactionSummary, ...]
+    total_count: int  # in the whole batch, across pages

@@ -20,8 +20,9 @@ flow makes five of them (`bench/pay_flow.py`). What aiohttp raises is translated
 """
 
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Final, TypeVar, assert_never
 
@@ -31,7 +32,13 @@ import structlog
 from payment_service.domain.errors import GatewayConfigurationError, GatewayError, GatewayUnavailable
 from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeOutcome, ChargeOutcomeKind, ChargeRequest
-from payment_service.domain.transactions import TransactionDetails, UnsettledTransactionsPage
+from payment_service.domain.transactions import (
+    BatchTransactionsPage,
+    SettledBatch,
+    TransactionDetails,
+    TransactionSummary,
+    UnsettledTransactionsPage,
+)
 from payment_service.gateway import wire
 from payment_service.gateway.outcomes import (
     NO_ANSWER,
@@ -49,6 +56,10 @@ _HEADERS: Final = {"Content-Type": "application/json", "Accept": "application/js
 # Shorter than common server idle time-outs (uvicorn: 5 s), so a pooled connection is not reused
 # just as the server closes it: that race would turn a request that never arrived into UNKNOWN.
 _KEEPALIVE_EXPIRY_S: Final = 4.0
+# Settled batches are listed 30 days a call (the gateway allows 31, and the dates are rounded outwards),
+# up to now plus a margin, as the gateway's clock may run ahead of ours.
+_SETTLEMENT_WINDOW: Final = timedelta(days=30)
+_SETTLEMENT_CLOCK_SKEW: Final = timedelta(hours=1)
 
 
 def build_http_client(settings: GatewaySettings) -> aiohttp.ClientSession:
@@ -232,6 +243,108 @@ class AuthorizeNetGateway:
             if len(page.transactions) < page_size or offset * page_size >= page.total_count:
                 return None
         return None
+
+    # ------------------------------------------------------------ settled history
+
+    async def fetch_settled_batches(
+        self, *, first_settlement: datetime, last_settlement: datetime
+    ) -> list[SettledBatch]:
+        """The batches settled from `first_settlement` to `last_settlement` (`getSettledBatchList`).
+
+        None settled is an empty list. Raises as `fetch_transaction_details`, and:
+
+        Raises:
+            ValueError: a naive datetime, a reversed range, or one over 31 days (nothing is sent).
+        """
+        request = wire.build_settled_batch_list_request(
+            self._credentials, first_settlement=first_settlement, last_settlement=last_settlement
+        )
+        _, document = await self._query(request)
+        return self._read(wire.read_settled_batch_list, document)
+
+    async def fetch_batch_transactions(
+        self, batch_id: str, *, limit: int = 100, offset: int = 1, newest_first: bool = True
+    ) -> BatchTransactionsPage:
+        """One page of a settled batch's transactions (`getTransactionList`), sorted by submit time.
+
+        `offset` is a page number (1-based), `limit` the page size (1 to 1000). A batch the gateway
+        does not know (E00040) is an empty page. Raises as `fetch_transaction_details`.
+        """
+        request = wire.build_transaction_list_request(
+            self._credentials, batch_id, limit=limit, offset=offset, newest_first=newest_first
+        )
+        result, document = await self._query(request, tolerated=NOT_FOUND_CODE)
+        if not result.is_ok:
+            return BatchTransactionsPage(batch_id, (), 0)
+        return self._read(lambda found: wire.read_transaction_list(found, batch_id=batch_id), document)
+
+    async def fetch_settled_transactions(
+        self, *, submitted_after: datetime, settled_before: datetime | None = None, page_size: int = 100
+    ) -> AsyncGenerator[TransactionSummary, None]:
+        """The rows submitted after `submitted_after` in batches settled since then, lazily.
+
+        A charge settles in the first batch closed after it was sent (a later one when it was held),
+        so batches come oldest first, listed 30 days a call up to `settled_before` (default: now,
+        plus a margin for clock skew). Each batch is paged newest first and left at its first row
+        submitted before `submitted_after`. Close the iterator when leaving early
+        (`contextlib.aclosing`). Raises as `fetch_transaction_details`.
+        """
+        end = settled_before if settled_before is not None else datetime.now(UTC) + _SETTLEMENT_CLOCK_SKEW
+        start = submitted_after
+        seen: set[str] = set()  # window edges are inclusive: a batch on one is listed twice
+        while True:
+            window_end = min(start + _SETTLEMENT_WINDOW, max(end, start))
+            batches = await self.fetch_settled_batches(first_settlement=start, last_settlement=window_end)
+            for batch in sorted(batches, key=lambda found: found.settled_at or window_end):
+                if batch.batch_id in seen:
+                    continue
+                seen.add(batch.batch_id)
+                async with aclosing(self._batch_rows(batch.batch_id, submitted_after, page_size)) as rows:
+                    async for row in rows:
+                        yield row
+            if window_end >= end:
+                return
+            start = window_end
+
+    async def fetch_settled_transaction_by_ref_id(
+        self,
+        ref_id: str,
+        *,
+        invoice_number: str | None = None,
+        submitted_after: datetime,
+        settled_before: datetime | None = None,
+        page_size: int = 100,
+    ) -> TransactionDetails | None:
+        """The settled transaction sent with `ref_id` after `submitted_after`, or None.
+
+        Searches the batches settled since `submitted_after` (see `fetch_settled_transactions`),
+        keeps rows of `invoice_number` (when given), and confirms each candidate through its
+        details (`transrefId`). Give the invoice number: without it every row costs a details call.
+        Raises as `fetch_transaction_details`.
+        """
+        rows = self.fetch_settled_transactions(
+            submitted_after=submitted_after, settled_before=settled_before, page_size=page_size
+        )
+        async with aclosing(rows):
+            async for row in rows:
+                if invoice_number is not None and row.invoice_number != invoice_number:
+                    continue
+                details = await self.fetch_transaction_details(row.transaction_id)
+                if details is not None and details.ref_id == ref_id:
+                    return details
+        return None
+
+    async def _batch_rows(
+        self, batch_id: str, submitted_after: datetime, page_size: int
+    ) -> AsyncGenerator[TransactionSummary, None]:
+        for offset in range(1, 100_001):
+            page = await self.fetch_batch_transactions(batch_id, limit=page_size, offset=offset, newest_first=True)
+            for row in page.transactions:
+                if row.submitted_at < submitted_after:
+                    return
+                yield row
+            if len(page.transactions) < page_size or offset * page_size >= page.total_count:
+                return
 
     async def authenticate_test(self) -> bool:
         """Whether the gateway accepts our credentials (`authenticateTestRequest`), for readiness.

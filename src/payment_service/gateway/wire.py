@@ -16,7 +16,7 @@ transaction key and card data.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +25,13 @@ from pydantic import SecretStr
 
 from payment_service.domain.money import Money
 from payment_service.domain.payments import BillTo, CardDetails, ChargeRequest, LineItem, OpaqueData
-from payment_service.domain.transactions import TransactionDetails, UnsettledTransaction, UnsettledTransactionsPage
+from payment_service.domain.transactions import (
+    BatchTransactionsPage,
+    SettledBatch,
+    TransactionDetails,
+    UnsettledTransaction,
+    UnsettledTransactionsPage,
+)
 from payment_service.gateway.statuses import get_transaction_kind, get_transaction_status
 
 JsonObject = dict[str, Any]
@@ -497,3 +503,87 @@ def _messages(value: Any, wrapper: str, code_key: str, text_key: str) -> tuple[A
     return tuple(
         ApiMessage(_text(entry, code_key) or "", _text(entry, text_key) or "") for entry in _objects(value, wrapper)
     )
+
+
+# ---------------------------------------------------------------- settled history
+# getSettledBatchList lists the batches settled in a date range, getTransactionList the transactions
+# of one batch (the same summary rows as the unsettled list). Appended as its own section; the
+# helpers above (`_envelope`, `_unsettled`, `_objects` …) serve it unchanged.
+
+GET_SETTLED_BATCH_LIST = "getSettledBatchListRequest"
+GET_TRANSACTION_LIST = "getTransactionListRequest"
+MAX_SETTLEMENT_RANGE = timedelta(days=31)  # the gateway refuses wider firstSettlementDate..lastSettlementDate
+
+
+def build_settled_batch_list_request(
+    credentials: Credentials, *, first_settlement: datetime, last_settlement: datetime
+) -> ApiRequest:
+    """Batches settled from `first_settlement` to `last_settlement` (aware), without statistics.
+
+    Both dates are always sent, in UTC with an explicit `Z`: the gateway refuses one without the
+    other, and without either it lists only the last 24 hours.
+
+    Raises:
+        ValueError: a naive date, a reversed range, or a range over 31 days.
+    """
+    first = _whole_second(first_settlement, "first_settlement")
+    last = _whole_second(last_settlement, "last_settlement", round_up=True)
+    if last < first:
+        raise ValueError("last_settlement is before first_settlement")
+    if last - first > MAX_SETTLEMENT_RANGE:
+        raise ValueError("the gateway lists settled batches for at most 31 days at a time")
+    body: JsonObject = {
+        "includeStatistics": False,
+        "firstSettlementDate": _format_timestamp(first),
+        "lastSettlementDate": _format_timestamp(last),
+    }
+    return _envelope(GET_SETTLED_BATCH_LIST, credentials, None, body)
+
+
+def build_transaction_list_request(
+    credentials: Credentials, batch_id: str, *, limit: int, offset: int, newest_first: bool
+) -> ApiRequest:
+    """One page of a settled batch's transactions, sorted by submit time (batchId, sorting, paging)."""
+    if not 1 <= limit <= 1000 or not 1 <= offset <= 100000:
+        raise ValueError("paging limit must be 1 to 1000 and offset (a page number) 1 to 100000")
+    if not batch_id.isdigit():
+        raise ValueError("gateway batch ids are digits")
+    body: JsonObject = {
+        "batchId": batch_id,
+        "sorting": {"orderBy": "submitTimeUTC", "orderDescending": newest_first},
+        "paging": {"limit": limit, "offset": offset},
+    }
+    return _envelope(GET_TRANSACTION_LIST, credentials, None, body)
+
+
+def read_settled_batch_list(document: Mapping[str, Any]) -> list[SettledBatch]:
+    """The batches of an answer; none (I00004 "No records found.") is an empty list."""
+    return [_settled_batch(raw) for raw in _objects(document.get("batchList"), "batch")]
+
+
+def read_transaction_list(document: Mapping[str, Any], *, batch_id: str) -> BatchTransactionsPage:
+    rows = tuple(_unsettled(raw) for raw in _objects(document.get("transactions"), "transaction"))
+    total = _text(document, "totalNumInResultSet")
+    return BatchTransactionsPage(batch_id, rows, int(total) if total and total.isdigit() else len(rows))
+
+
+def _settled_batch(raw: Mapping[str, Any]) -> SettledBatch:
+    return SettledBatch(
+        batch_id=_required(raw, "batchId"),
+        settled_at=_optional_timestamp(raw, "settlementTimeUTC"),
+        settlement_state=_text(raw, "settlementState") or "",
+        payment_method=_text(raw, "paymentMethod"),
+    )
+
+
+def _whole_second(moment: datetime, name: str, *, round_up: bool = False) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be an aware datetime")
+    moment = moment.astimezone(UTC)
+    whole = moment.replace(microsecond=0)
+    # Rounded outwards, so the range sent still covers the one asked for.
+    return whole + timedelta(seconds=1) if round_up and whole != moment else whole
+
+
+def _format_timestamp(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"

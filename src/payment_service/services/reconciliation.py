@@ -7,27 +7,25 @@ Each round looks at three kinds of payment:
   sending and recording;
 * `held_for_review`: the fraud filters held it, and a person at the gateway decides.
 
-An attempt is found at the gateway by its transaction id when we have one, else by paging the
-unsettled transactions newest first back to its `sent_at` (minus a margin for clock skew), keeping the
-rows of its invoice number and card, and confirming each through its details: the refId must be the
-attempt's, the amount and the last four digits must match. A duplicate's original charge carries
-another attempt's refId: it is adopted only when invoice, amount and card match and no other payment
-of ours records that transaction. Found: adopt the transaction and its status. Not found
+An attempt is found at the gateway by its transaction id when we have one, else by searching the
+transactions submitted since its `sent_at` (minus a margin for clock skew): first the unsettled ones,
+paged newest first, then, when it is not there, those of the batches settled since then (a charge
+that settled before the reconciler looked, say the worker was down across a settlement). Rows of its
+invoice number and card are confirmed through their details: the refId must be the attempt's, the
+amount and the last four digits must match. A duplicate's original charge carries another attempt's
+refId: it is adopted only when invoice, amount and card match and no other payment of ours records
+that transaction. Found, settled or not: adopt the transaction and its status. Not found
 `not_found_grace_s` after sending: `failed` (not charged). Otherwise wait for the next round.
 
 Every change is one local transaction (the version-guarded status change, its transition and its outbox
 rows), then a best-effort update of the order at the db-service. The reconciler only reads from the
 gateway: it never charges and never re-sends. A payment changed meanwhile (the pay flow finishing late)
 is skipped, as the version guard fails for whoever writes second.
-
-Not here: settled batches are not searched (the gateway adapter has no settled-list look-up yet), so a
-charge that settled before its first reconciliation is not found, and would be called `failed` after
-the grace period. The worker looks every `interval_s`, well before the daily settlement of a charge
-made moments ago; a reconciler stopped for a day is the case this leaves open.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,7 +46,7 @@ from payment_service.domain.errors import (
     PaymentVersionConflict,
 )
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
-from payment_service.domain.transactions import TransactionDetails, TransactionKind, UnsettledTransaction
+from payment_service.domain.transactions import TransactionDetails, TransactionKind, TransactionSummary
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
@@ -292,7 +290,7 @@ class Reconciler:
         """A held payment: adopt the gateway's decision once a person made it."""
         transaction_id = payment.gateway.transaction_id if payment.gateway is not None else None
         if transaction_id is None:
-            details = await self._search_unsettled(payment)
+            details = await self._search_gateway(payment)
         else:
             details = await self._gateway.fetch_transaction_details(transaction_id)
         if details is None or not is_same_charge(payment, details):
@@ -311,12 +309,36 @@ class Reconciler:
             details = await self._gateway.fetch_transaction_details(known)
             if details is not None and details.ref_id == payment.ref_id and is_same_charge(payment, details):
                 return details
-        return await self._search_unsettled(payment)
+        return await self._search_gateway(payment)
+
+    async def _search_gateway(self, payment: Payment) -> TransactionDetails | None:
+        """The unsettled transactions first, where a charge waits until the daily settlement; then the settled."""
+        # In this order, a charge settling between the two searches is in the second one.
+        details = await self._search_unsettled(payment)
+        if details is None:
+            details = await self._search_settled(payment)
+        return details
+
+    def _submitted_after(self, payment: Payment) -> datetime:
+        """How far back to search: the attempt's sending time, minus a margin (the duplicate window for a duplicate)."""
+        lookback_s = self._settings.duplicate_lookback_s if is_duplicate(payment) else self._settings.lookback_margin_s
+        return (payment.sent_at or payment.created_at) - timedelta(seconds=lookback_s)
+
+    async def _search_settled(self, payment: Payment) -> TransactionDetails | None:
+        """The rows of the batches settled since the attempt was sent, confirmed as unsettled ones are."""
+        rows = self._gateway.fetch_settled_transactions(
+            submitted_after=self._submitted_after(payment), page_size=self._settings.page_size
+        )
+        async with aclosing(rows):
+            async for row in rows:
+                details = await self._confirm(payment, row)
+                if details is not None:
+                    return details
+        return None
 
     async def _search_unsettled(self, payment: Payment) -> TransactionDetails | None:
         """Page the unsettled transactions newest first, back to the attempt's sending time."""
-        lookback_s = self._settings.duplicate_lookback_s if is_duplicate(payment) else self._settings.lookback_margin_s
-        submitted_after = (payment.sent_at or payment.created_at) - timedelta(seconds=lookback_s)
+        submitted_after = self._submitted_after(payment)
         page_size = self._settings.page_size
         for offset in range(1, _MAX_PAGES + 1):
             page = await self._gateway.fetch_unsettled_transactions(page_size, offset, newest_first=True)
@@ -330,7 +352,7 @@ class Reconciler:
                 return None
         return None
 
-    async def _confirm(self, payment: Payment, row: UnsettledTransaction) -> TransactionDetails | None:
+    async def _confirm(self, payment: Payment, row: TransactionSummary) -> TransactionDetails | None:
         """The details of `row` when they show it is `payment`'s charge."""
         if row.invoice_number != payment.invoice_number:
             return None
