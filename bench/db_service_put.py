@@ -1,27 +1,43 @@
-"""Throughput of the reference db-service's `PUT /payments/{id}` on SQLite.
+"""Throughput and CPU per request of the reference db-service on SQLite: `PUT /payments` or the pay flow's calls.
 
 Starts `reference-db-service serve` in its own process on a fresh SQLite file, creates orders, then
-sends PUTs with a fixed concurrency: for each payment a `processing` version 1, a final version 2
-(`approved` or `declined`) and a duplicate of version 2 (a redelivery). Prints requests per second and
-latency percentiles, then checks the final state (highest versions stored, approved orders paid).
+sends requests with a fixed concurrency and prints requests per second, latency percentiles and the
+server's CPU per request (utime + stime from /proc), then checks the final state.
 
-    .venv/bin/python bench/db_service_put.py [--puts 3000] [--concurrency 32] [--orders 200] [--client httpx|raw]
+    .venv/bin/python bench/db_service_put.py [--mix put] [--puts 3000] [--concurrency 32] [--orders 200]
+                                             [--client httpx|raw] [--profile FILE]
+    .venv/bin/python bench/db_service_put.py --mix pay [--payments 1000] [--concurrency 32] --client raw
+
+`--mix put` (the default): for each payment a `processing` version 1, a final version 2 (`approved`
+or `declined`) and a duplicate of version 2 (a redelivery); checks highest versions stored and
+approved orders paid.
+`--mix pay`: what the payment API asks per payment, one payment after another on each connection:
+`GET /orders/{id}`, `GET /customers/{id}`, `GET /products?ids=…` (two products) and
+`PATCH /orders/{id}` (approved); each payment has its own order. `--mix order|customer|products|patch`
+sends `--payments` requests of that one kind, for a per-endpoint figure. A warm-up of 100 requests
+(not measured) precedes the non-`put` mixes.
 
 `--client raw` sends the same requests with a minimal HTTP/1.1 client that costs far less CPU than
 httpx, so that on a 2-core machine the figure is the server's rather than the load generator's.
+`--profile FILE` samples the server with py-spy during the measured phase (raw collapsed stacks) and
+prints the top frames; take CPU figures from a run without it.
 """
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import json
 import os
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +46,11 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
+WARMUP_REQUESTS = 100
+MIXES = ("put", "pay", "order", "customer", "products", "patch")
+
+Request = tuple[str, str, bytes | None]  # method, path, body
+Unit = list[Request]  # sent one after another on one connection
 
 
 def free_port() -> int:
@@ -76,7 +97,7 @@ def payment(order: dict[str, Any], n: int, version: int, status: str) -> dict[st
     }
 
 
-async def create_orders(http: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:
+async def create_orders(http: httpx.AsyncClient, count: int, *, products: int = 1) -> list[dict[str, Any]]:
     customer = (
         await http.post(
             "/customers",
@@ -84,6 +105,7 @@ async def create_orders(http: httpx.AsyncClient, count: int) -> list[dict[str, A
                 "email": "bench@example.com",
                 "first_name": "Bench",
                 "last_name": "Mark",
+                "phone": "+1 217 555 0100",
                 "address": {
                     "line1": "1 Main St",
                     "city": "Springfield",
@@ -94,9 +116,20 @@ async def create_orders(http: httpx.AsyncClient, count: int) -> list[dict[str, A
             },
         )
     ).json()
-    product = (await http.post("/products", json={"name": "Mug", "price": "19.99"})).json()
-    body = {"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 3}]}
-    return [(await http.post("/orders", json=body)).json() for _ in range(count)]
+    names = ("Mug", "Tea towel", "Teapot")
+    created = [
+        (await http.post("/products", json={"name": names[i], "price": "19.99"})).json() for i in range(products)
+    ]
+    items = [{"product_id": product["id"], "quantity": 3 if i == 0 else 1} for i, product in enumerate(created)]
+    body = {"customer_id": customer["id"], "items": items}
+    semaphore = asyncio.Semaphore(16)
+
+    async def create() -> dict[str, Any]:
+        async with semaphore:
+            order: dict[str, Any] = (await http.post("/orders", json=body)).json()
+            return order
+
+    return list(await asyncio.gather(*(create() for _ in range(count))))
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -108,26 +141,31 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-Sender = Callable[[str, bytes], Awaitable[int]]
-
-
 class RawHttpClient:
     """A minimal keep-alive HTTP/1.1 client: one connection per worker, bodies pre-encoded.
 
     It costs the load generator far less CPU than httpx, so on a small machine the figure measures
-    the server rather than the client.
+    the server rather than the client. It sends the headers the payment service sends.
     """
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.sent = 0
 
-    async def put(self, path: str, body: bytes) -> int:
+    async def send(self, method: str, path: str, body: bytes | None) -> int:
         if self.streams is None:
             self.streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.streams
-        head = f"PUT {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-        writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        self.sent += 1
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n"
+            f"X-Request-ID: bench-{id(self):x}-{self.sent}\r\n"
+            f"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b71{self.sent:08x}-01\r\n"
+        )
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        writer.write(f"{head}\r\n".encode() + (body or b""))
         status_line, _, headers = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
         length = 0
         for line in headers.split(b"\r\n"):
@@ -143,47 +181,66 @@ class RawHttpClient:
             await self.streams[1].wait_closed()
 
 
-def build_requests(orders: list[dict[str, Any]], puts: int) -> list[tuple[str, bytes]]:
+def build_puts(orders: list[dict[str, Any]], puts: int) -> list[Unit]:
     """Per payment: `processing` v1, final v2 (`approved` once per order, else `declined`), v2 again."""
-    requests: list[tuple[str, bytes]] = []
+    units: list[Unit] = []
     for n in range(puts // 3):
         order = orders[n % len(orders)]
         final = "approved" if n < len(orders) else "declined"
         for version, status in ((1, "processing"), (2, final), (2, final)):
-            requests.append((f"/payments/pay_{n:06d}", json.dumps(payment(order, n, version, status)).encode()))
-    return requests
+            body = json.dumps(payment(order, n, version, status)).encode()
+            units.append([("PUT", f"/payments/pay_{n:06d}", body)])
+    return units
+
+
+def build_pay_flow(orders: list[dict[str, Any]], mix: str) -> list[Unit]:
+    """The payment API's db-service calls per payment (`pay`), or one kind of them; one order each."""
+    units: list[Unit] = []
+    for n, order in enumerate(orders):
+        ids = ",".join(item["product_id"] for item in order["items"])
+        patch = json.dumps({"payment_status": "approved", "payment_id": f"pay_{n:06d}"}).encode()
+        calls: dict[str, Request] = {
+            "order": ("GET", f"/orders/{order['id']}", None),
+            "customer": ("GET", f"/customers/{order['customer_id']}", None),
+            "products": ("GET", f"/products?ids={ids}", None),
+            "patch": ("PATCH", f"/orders/{order['id']}", patch),
+        }
+        units.append(list(calls.values()) if mix == "pay" else [calls[mix]])
+    return units
 
 
 @dataclass
 class Measurement:
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
     statuses: dict[int, int] = field(default_factory=dict)
+    requests: int = 0
     elapsed_s: float = 0.0
     client_cpu_s: float = 0.0
     server_cpu_s: float | None = None
 
 
 async def drive(
-    http: httpx.AsyncClient, requests: list[tuple[str, bytes]], *, concurrency: int, client: str, server_pid: int
+    http: httpx.AsyncClient, units: list[Unit], *, concurrency: int, client: str, server_pid: int
 ) -> Measurement:
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
+    queue: collections.deque[Unit] = collections.deque(units)
     measurement = Measurement()
 
-    async def send_httpx(path: str, body: bytes) -> int:
-        response = await http.put(path, content=body, headers={"Content-Type": "application/json"})
+    async def send_httpx(method: str, path: str, body: bytes | None) -> int:
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        response = await http.request(method, path, content=body, headers=headers)
         return response.status_code
 
     async def worker() -> None:
         raw = RawHttpClient(http.base_url.host, http.base_url.port or 80) if client == "raw" else None
-        send: Sender = send_httpx if raw is None else raw.put
-        while not queue.empty():
-            path, body = queue.get_nowait()
-            started = time.perf_counter()
-            status = await send(path, body)
-            measurement.latencies_ms.append((time.perf_counter() - started) * 1000)
-            measurement.statuses[status] = measurement.statuses.get(status, 0) + 1
+        send = send_httpx if raw is None else raw.send
+        while queue:
+            for method, path, body in queue.popleft():
+                started = time.perf_counter()
+                status = await send(method, path, body)
+                kind = f"{method} {path.split('/')[1].split('?')[0]}"
+                measurement.latencies_ms[kind].append((time.perf_counter() - started) * 1000)
+                measurement.statuses[status] = measurement.statuses.get(status, 0) + 1
+                measurement.requests += 1
         if raw is not None:
             await raw.close()
 
@@ -199,22 +256,29 @@ async def drive(
     return measurement
 
 
-def report(measurement: Measurement, *, requests: int, concurrency: int, client: str) -> None:
-    quantiles = statistics.quantiles(measurement.latencies_ms, n=100)
+def report(measurement: Measurement, *, units: int, args: argparse.Namespace) -> None:
+    requests = measurement.requests
+    what = "PUT /payments/{id}" if args.mix == "put" else f"mix {args.mix}"
     print(
-        f"PUT /payments/{{id}}: {requests} requests, concurrency {concurrency}, {client} client, "
+        f"{what}: {requests} requests, concurrency {args.concurrency}, {args.client} client, "
         f"{measurement.elapsed_s:.2f} s"
     )
     print(f"  throughput: {requests / measurement.elapsed_s:,.0f} req/s")
-    print(f"  latency ms: p50 {quantiles[49]:.1f}  p90 {quantiles[89]:.1f}  p99 {quantiles[98]:.1f}")
+    for kind, latencies in sorted(measurement.latencies_ms.items()):
+        quantiles = statistics.quantiles(latencies, n=100)
+        print(f"  latency ms, {kind}: p50 {quantiles[49]:.1f}  p90 {quantiles[89]:.1f}  p99 {quantiles[98]:.1f}")
     print(f"  statuses: {dict(sorted(measurement.statuses.items()))}")
-    cpu = f"client {measurement.client_cpu_s / requests * 1000:.2f}"
+    cpu = f"client {measurement.client_cpu_s / requests * 1000:.3f}"
     if measurement.server_cpu_s is not None:
-        cpu += f", server {measurement.server_cpu_s / requests * 1000:.2f}"
+        cpu += f", server {measurement.server_cpu_s / requests * 1000:.3f}"
     print(f"  CPU ms per request: {cpu} (server: one process)")
+    if args.mix == "pay" and measurement.server_cpu_s is not None:
+        print(f"  server CPU ms per payment (4 requests): {measurement.server_cpu_s / units * 1000:.3f}")
 
 
-async def verify(http: httpx.AsyncClient, orders: list[dict[str, Any]], measurement: Measurement, puts: int) -> None:
+async def verify_puts(
+    http: httpx.AsyncClient, orders: list[dict[str, Any]], measurement: Measurement, puts: int
+) -> None:
     for order in (orders[0], orders[-1]):
         stored = (await http.get("/payments", params={"order_id": order["id"]})).json()
         assert all(p["version"] == 2 for p in stored), stored
@@ -225,24 +289,106 @@ async def verify(http: httpx.AsyncClient, orders: list[dict[str, Any]], measurem
     print("  check: highest versions stored, approved orders paid, no errors")
 
 
+async def verify_pay_flow(http: httpx.AsyncClient, orders: list[dict[str, Any]], measurement: Measurement) -> None:
+    assert set(measurement.statuses) == {200}, measurement.statuses
+    if "PATCH orders" in measurement.latencies_ms:
+        for order in (orders[0], orders[-1]):
+            paid = (await http.get(f"/orders/{order['id']}")).json()
+            assert (paid["status"], paid["payment_status"]) == ("paid", "approved"), paid
+    print(
+        "  check: every request answered 200" + (", orders paid" if "PATCH orders" in measurement.latencies_ms else "")
+    )
+
+
+@contextlib.contextmanager
+def profiling(pid: int, output: Path | None) -> Iterator[None]:
+    if output is None:
+        yield
+        return
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    args = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--output", str(output)]
+    proc = subprocess.Popen([*args, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # py-spy attaches asynchronously; it has no readiness signal
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def print_profile(collapsed: Path, top: int = 30) -> None:
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_short_frame(frame) for frame in stack.split(";")]
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        print("profile: no samples")
+        return
+    print(f"profile: {total} samples of the server ({collapsed})")
+    for title, counter in (("own time", own), ("including callees", inclusive)):
+        print(f"  {title}:")
+        for frame, count in counter.most_common(top):
+            print(f"    {100 * count / total:5.1f}%  {frame}")
+
+
+def _short_frame(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "src/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
 async def run(args: argparse.Namespace, base_url: str, server_pid: int) -> None:
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as http:
-        orders = await create_orders(http, args.orders)
-        requests = build_requests(orders, args.puts)
-        measurement = await drive(
-            http, requests, concurrency=args.concurrency, client=args.client, server_pid=server_pid
-        )
-        report(measurement, requests=len(requests), concurrency=args.concurrency, client=args.client)
-        await verify(http, orders, measurement, args.puts)
+        if args.mix == "put":
+            orders = await create_orders(http, args.orders)
+            units = build_puts(orders, args.puts)
+        else:
+            orders = await create_orders(http, args.payments + WARMUP_REQUESTS, products=2)
+            units = build_pay_flow(orders, args.mix)
+            warmup, units = units[:WARMUP_REQUESTS], units[WARMUP_REQUESTS:]
+            await drive(
+                http,
+                [[request] for unit in warmup for request in unit][:WARMUP_REQUESTS],
+                concurrency=args.concurrency,
+                client=args.client,
+                server_pid=server_pid,
+            )
+        with profiling(server_pid, args.profile):
+            measurement = await drive(
+                http, units, concurrency=args.concurrency, client=args.client, server_pid=server_pid
+            )
+        report(measurement, units=len(units), args=args)
+        if args.mix == "put":
+            await verify_puts(http, orders, measurement, args.puts)
+        else:
+            await verify_pay_flow(http, orders[WARMUP_REQUESTS:], measurement)
+    if args.profile is not None:
+        print_profile(args.profile)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--puts", type=int, default=3000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mix", choices=MIXES, default="put")
+    parser.add_argument("--puts", type=int, default=3000, help="--mix put: requests")
+    parser.add_argument("--orders", type=int, default=200, help="--mix put: orders the payments share")
+    parser.add_argument("--payments", type=int, default=1000, help="other mixes: payments (one order each)")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--client", choices=["httpx", "raw"], default="httpx")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the server into this file (raw stacks)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()

@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from reference_db_service.api.dependencies import Db, invalid_input, json_response, numeric_id_or
+from reference_db_service.api.dependencies import database, invalid_input, json_response, numeric_id_or
 from reference_db_service.errors import CustomerNotFound
 from reference_db_service.schemas import (
     CustomerCreateRequest,
@@ -21,20 +21,20 @@ router = APIRouter()
 
 
 @router.post("/customers", status_code=status.HTTP_201_CREATED, response_model=CustomerRecord)
-async def create_customer(db: Db, body: CustomerCreateRequest) -> Response:
-    record = await customers.create_customer(db, body)
+async def create_customer(request: Request, body: CustomerCreateRequest) -> Response:
+    record = await customers.create_customer(database(request), body)
     return json_response(record, status_code=201, headers={"Location": f"/customers/{record.id}"})
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerRecord)
-async def get_customer(db: Db, customer_id: str) -> Response:
+async def get_customer(request: Request, customer_id: str) -> Response:
     numeric_id = numeric_id_or(CustomerNotFound, customer_id, "customer")
-    return json_response(await customers.read_customer(db, numeric_id))
+    return json_response(await customers.read_customer(database(request), numeric_id))
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductRecord)
-async def create_product(db: Db, body: ProductCreateRequest) -> Response:
-    record = await products.create_product(db, body)
+async def create_product(request: Request, body: ProductCreateRequest) -> Response:
+    record = await products.create_product(database(request), body)
     return json_response(record, status_code=201, headers={"Location": f"/products/{record.id}"})
 
 
@@ -48,11 +48,11 @@ def _product_ids(ids: str) -> list[int]:
 
 @router.get("/products", response_model=list[ProductRecord])
 async def list_products(
-    db: Db,
+    request: Request,
     ids: Annotated[str, Query(description="comma-separated product ids, e.g. 1,2,3 (at most 100)")],
 ) -> Response:
     try:
         product_ids = _product_ids(ids)
     except ValueError as exc:
         raise invalid_input("query", "ids", message=str(exc)) from None
-    return json_response(await products.list_products(db, product_ids))
+    return json_response(await products.list_products(database(request), product_ids))

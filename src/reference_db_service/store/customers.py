@@ -2,15 +2,16 @@
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from reference_db_service.errors import AlreadyExists, CustomerNotFound
 from reference_db_service.schemas import AddressRecord, CustomerCreateRequest, CustomerRecord
 from reference_db_service.store.database import Database, advance_id_sequence
+from reference_db_service.store.statements import Statement
 from reference_db_service.store.tables import customers
 
-_SELECT_ONE = select(customers).where(customers.c.id == bindparam("b_customer_id"))
+_SELECT_ONE = Statement(select(customers).where(customers.c.id == bindparam("b_customer_id")))
 
 
 async def create_customer(db: Database, request: CustomerCreateRequest) -> CustomerRecord:
@@ -57,24 +58,23 @@ async def read_customer(db: Database, customer_id: int) -> CustomerRecord:
     return customer_record(row)
 
 
-def _select_customer(conn: Connection, customer_id: int) -> Row[Any] | None:
-    return conn.execute(_SELECT_ONE, {"b_customer_id": customer_id}).first()
+def _select_customer(conn: Connection, customer_id: int) -> Any | None:
+    return _SELECT_ONE.first(conn, {"b_customer_id": customer_id})
 
 
-def customer_record(row: Row[Any]) -> CustomerRecord:
-    m = row._mapping
+def customer_record(row: Any) -> CustomerRecord:
     return CustomerRecord(
-        id=str(m["id"]),
-        email=m["email"],
-        first_name=m["first_name"],
-        last_name=m["last_name"],
-        phone=m["phone"],
+        id=str(row.id),
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        phone=row.phone,
         address=AddressRecord(
-            line1=m["line1"],
-            line2=m["line2"],
-            city=m["city"],
-            state=m["state"],
-            zip=m["zip"],
-            country=m["country"],
+            line1=row.line1,
+            line2=row.line2,
+            city=row.city,
+            state=row.state,
+            zip=row.zip,
+            country=row.country,
         ),
     )

@@ -2,23 +2,23 @@
 
 A transaction is a plain function of a SQLAlchemy `Connection`, run whole by `Database.read` or
 `Database.write`:
-- SQLite (the default): on threads, with the standard `sqlite3` driver. A `sqlite+aiosqlite://` URL
-  is accepted and means the same file. aiosqlite would hop between threads for every cursor call
-  (about four hops per statement); running the whole transaction in one hop was 3-4x faster, which
-  is what lets `PUT /payments` reach its throughput target. Writes go to one thread with one
-  connection (`SqliteWriter`, which also commits queued writes together), opened with
-  `BEGIN IMMEDIATE` (the write lock is taken up front, so a transaction never fails half-way with
-  `database is locked`); a busy timeout covers other processes such as `reference-db-service seed`.
-  Reads use a small pool of threads and, in WAL mode, never wait for the writer.
+- SQLite (the default): with the standard `sqlite3` driver, on the event loop. A
+  `sqlite+aiosqlite://` URL is accepted and means the same file. A WAL read or a short write of a
+  local file takes microseconds, while handing it to a thread and waking the loop again cost more
+  than the work (and every thread holding the GIL slows the loop down). Reads run on one connection
+  in their own transaction, so each sees everything committed before it began. Writes go through
+  `SqliteWriter`, which commits queued writes together with `BEGIN IMMEDIATE` (the write lock is taken
+  up front, so a transaction never fails half-way with `database is locked`) and moves to a thread
+  only what could block the loop: waiting for another process's write lock (e.g.
+  `reference-db-service seed`) and checkpoints. Hot statements run on the driver directly
+  (`statements.Statement`).
 - PostgreSQL (`postgresql+asyncpg://`): on the event loop through `AsyncConnection.run_sync`, with row
   locks (`SELECT … FOR UPDATE`) serialising writers of one order.
 """
 
-import asyncio
-import functools
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -35,8 +35,6 @@ from reference_db_service.store.writer import SqliteWriter
 P = ParamSpec("P")
 T = TypeVar("T")
 Transaction = Callable[Concatenate[Connection, P], T]
-
-_SQLITE_READERS = 4
 
 
 class Database(ABC):
@@ -95,17 +93,37 @@ class SqliteDatabase(Database):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Connections move between the executor's threads, never used by two at once.
         threads_ok = {"check_same_thread": False}
-        self._writer = create_engine(url, pool_size=1, max_overflow=0, connect_args=threads_ok)
-        self._reader = create_engine(url, pool_size=_SQLITE_READERS, max_overflow=0, connect_args=threads_ok)
-        _tune_sqlite(self._writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=busy_timeout_ms)
+        loop_writer = create_engine(url, pool_size=1, max_overflow=0, connect_args=threads_ok)
+        thread_writer = create_engine(url, pool_size=1, max_overflow=0, connect_args=threads_ok)
+        self._reader = create_engine(url, pool_size=1, max_overflow=0, connect_args=threads_ok)
+        # The loop's writer never waits for the lock nor checkpoints: `SqliteWriter` hands both to
+        # its thread.
+        _tune_sqlite(loop_writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=0, autocheckpoint=False)
+        _tune_sqlite(thread_writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=busy_timeout_ms)
         _tune_sqlite(self._reader, begin="BEGIN", busy_timeout_ms=busy_timeout_ms)
-        # One writer thread: SQLite has one writer, so writes queue here rather than on a file lock.
-        self._write_queue = SqliteWriter(self._writer)
-        self._read_threads = ThreadPoolExecutor(max_workers=_SQLITE_READERS, thread_name_prefix="reference-db-reader")
+        # One writer: SQLite has one, so writes queue here rather than on a file lock.
+        self._write_queue = SqliteWriter(loop_writer=loop_writer, thread_writer=thread_writer)
+        self._read_conn: Connection | None = None
 
     async def read(self, transaction: "Transaction[P, T]", *args: P.args, **kwargs: P.kwargs) -> T:
-        call = functools.partial(_run, self._reader, transaction, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._read_threads, call)
+        # On the event loop, on one connection: a WAL read of a local file takes microseconds, far
+        # less than handing it to a thread and waking the loop again.
+        conn = self._read_conn
+        if conn is None:
+            conn = self._read_conn = self._reader.connect()
+        try:
+            with conn.begin():
+                return transaction(conn, *args, **kwargs)
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                msg = "the database is busy; retry shortly"
+                raise DatabaseBusy(msg) from exc
+            raise
+
+    @property
+    def is_waiting_for_write_lock(self) -> bool:
+        """Whether writes are queued behind another process's write lock (on the writer thread)."""
+        return self._write_queue.is_waiting_for_lock
 
     async def write(self, transaction: "Transaction[P, T]", *args: P.args, **kwargs: P.kwargs) -> T:
         def job(conn: Connection) -> T:
@@ -115,22 +133,12 @@ class SqliteDatabase(Database):
 
     async def close(self) -> None:
         await self._write_queue.close()
-        await asyncio.get_running_loop().run_in_executor(self._read_threads, self._reader.dispose)
-        self._read_threads.shutdown()
+        if self._read_conn is not None:
+            self._read_conn.close()
+        self._reader.dispose()
 
 
-def _run(engine: Engine, transaction: "Transaction[P, T]", *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        with engine.begin() as conn:
-            return transaction(conn, *args, **kwargs)
-    except OperationalError as exc:
-        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-            msg = "the database is busy; retry shortly"
-            raise DatabaseBusy(msg) from exc
-        raise
-
-
-def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int) -> None:
+def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: object) -> None:
         # Take transaction control away from the driver so the "begin" hook below decides it.
@@ -140,11 +148,17 @@ def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL stays consistent
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+        # On the driver's connection: a third of the cost of `exec_driver_sql`.
+        try:
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.OperationalError as exc:  # e.g. "database is locked": as SQLAlchemy reports it
+            raise OperationalError(begin, None, exc) from exc
 
 
 def advance_id_sequence(conn: Connection, table_name: str) -> None:

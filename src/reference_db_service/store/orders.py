@@ -1,11 +1,12 @@
 """Orders: create (prices copied from products), read, payment status updates, cancellation."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from reference_db_service.errors import (
@@ -20,20 +21,32 @@ from reference_db_service.rules import OrderConflict, OrderPaymentState, price_l
 from reference_db_service.schemas import OrderCreateRequest, OrderItemRecord, OrderPaymentUpdateRequest, OrderRecord
 from reference_db_service.statuses import OrderPaymentStatus, OrderStatus
 from reference_db_service.store.database import Database, advance_id_sequence
+from reference_db_service.store.statements import Statement
 from reference_db_service.store.tables import customers, order_items, orders, products
 
 log = structlog.get_logger(__name__)
 
 # Statements are built once: building and cache-keying a statement per call costs more than running it.
-_SELECT_ORDER = select(orders).where(orders.c.id == bindparam("b_order_id"))
-_SELECT_ORDER_FOR_UPDATE = _SELECT_ORDER.with_for_update()
-_SELECT_ITEMS = (
+_SELECT_ORDER_FOR_UPDATE = Statement(select(orders).where(orders.c.id == bindparam("b_order_id")).with_for_update())
+# The order and its items in one query: one row per item (one row of NULL items for an empty order).
+_ORDER_WITH_ITEMS = (
+    select(orders, order_items.c.product_id, order_items.c.quantity, order_items.c.unit_price_cents)
+    .select_from(orders.outerjoin(order_items, order_items.c.order_id == orders.c.id))
+    .where(orders.c.id == bindparam("b_order_id"))
+    .order_by(order_items.c.line_no)
+)
+_SELECT_ORDER_WITH_ITEMS = Statement(_ORDER_WITH_ITEMS)
+# PostgreSQL cannot lock the nullable side of an outer join; the order row is what must be locked.
+_SELECT_ORDER_WITH_ITEMS_FOR_UPDATE = Statement(_ORDER_WITH_ITEMS.with_for_update(of=orders))
+_SELECT_ITEMS = Statement(
     select(order_items.c.product_id, order_items.c.quantity, order_items.c.unit_price_cents)
     .where(order_items.c.order_id == bindparam("b_order_id"))
     .order_by(order_items.c.line_no)
 )
-_UPDATE_PAYMENT_STATE = update(orders).where(orders.c.id == bindparam("b_order_id"))
-_UPDATE_PAYMENT_STATE_RETURNING = _UPDATE_PAYMENT_STATE.returning(*orders.c)
+_PAYMENT_STATE_KEYS = ("status", "payment_status", "payment_id", "updated_at")
+_UPDATE_PAYMENT_STATE = Statement(
+    update(orders).where(orders.c.id == bindparam("b_order_id")), column_keys=_PAYMENT_STATE_KEYS
+)
 
 
 async def create_order(db: Database, request: OrderCreateRequest) -> OrderRecord:
@@ -120,11 +133,19 @@ def _insert_order(conn: Connection, request: OrderCreateRequest) -> OrderRecord:
 
 
 def _read_order(conn: Connection, order_id: int) -> OrderRecord:
-    return _order_record(conn, _order_row(conn, order_id))
+    rows = _SELECT_ORDER_WITH_ITEMS.rows(conn, {"b_order_id": order_id})
+    if not rows:
+        msg = f"order {order_id} does not exist"
+        raise OrderNotFound(msg)
+    return _order_record_of(rows[0], rows)
 
 
 def _update_order_payment(conn: Connection, order_id: int, request: OrderPaymentUpdateRequest) -> OrderRecord:
-    row = _order_row(conn, order_id, for_update=True)
+    rows = _SELECT_ORDER_WITH_ITEMS_FOR_UPDATE.rows(conn, {"b_order_id": order_id})
+    if not rows:
+        msg = f"order {order_id} does not exist"
+        raise OrderNotFound(msg)
+    row = rows[0]
     current = order_payment_state(row)
     reaction = react_to_payment(current, payment_id=request.payment_id, status=request.payment_status)
     match reaction:
@@ -136,12 +157,13 @@ def _update_order_payment(conn: Connection, order_id: int, request: OrderPayment
             raise OrderAlreadyPaid(msg)
         case OrderPaymentState():
             if reaction != current:
-                row = write_order_payment_state(conn, order_id, reaction) or row
-    return _order_record(conn, row)
+                updated_at = write_order_payment_state(conn, order_id, reaction)
+                return _order_record_of(row, rows, state=reaction, updated_at=updated_at)
+    return _order_record_of(row, rows)
 
 
 def _cancel_order(conn: Connection, order_id: int) -> OrderRecord:
-    row = _order_row(conn, order_id, for_update=True)
+    row = _locked_order_row(conn, order_id)
     if row.status == OrderStatus.PAID:
         msg = f"order {order_id} is paid; it cannot be cancelled"
         raise OrderAlreadyPaid(msg)
@@ -155,7 +177,7 @@ def _cancel_order(conn: Connection, order_id: int) -> OrderRecord:
     return _order_record(conn, row)
 
 
-def order_payment_state(row: Row[Any]) -> OrderPaymentState:
+def order_payment_state(row: Any) -> OrderPaymentState:
     return OrderPaymentState(
         status=OrderStatus(row.status),
         payment_status=OrderPaymentStatus(row.payment_status),
@@ -163,18 +185,17 @@ def order_payment_state(row: Row[Any]) -> OrderPaymentState:
     )
 
 
-def write_order_payment_state(
-    conn: Connection, order_id: int, state: OrderPaymentState, *, returning: bool = True
-) -> Row[Any] | None:
-    """Store the order's payment state; return the updated row when `returning`."""
-    result = conn.execute(
-        _UPDATE_PAYMENT_STATE_RETURNING if returning else _UPDATE_PAYMENT_STATE,
+def write_order_payment_state(conn: Connection, order_id: int, state: OrderPaymentState) -> datetime:
+    """Store the order's payment state; return the `updated_at` it was stored with."""
+    updated_at = datetime.now(UTC)
+    _UPDATE_PAYMENT_STATE.rows(
+        conn,
         {
             "b_order_id": order_id,
             "status": state.status.value,
             "payment_status": state.payment_status.value,
             "payment_id": state.payment_id,
-            "updated_at": datetime.now(UTC),
+            "updated_at": updated_at,
         },
     )
     log.debug(
@@ -184,25 +205,35 @@ def write_order_payment_state(
         payment_status=state.payment_status.value,
         payment_id=state.payment_id,
     )
-    return result.one() if returning else None
+    return updated_at
 
 
-def _order_row(conn: Connection, order_id: int, *, for_update: bool = False) -> Row[Any]:
-    row = conn.execute(_SELECT_ORDER_FOR_UPDATE if for_update else _SELECT_ORDER, {"b_order_id": order_id}).first()
+def _locked_order_row(conn: Connection, order_id: int) -> Any:
+    row = _SELECT_ORDER_FOR_UPDATE.first(conn, {"b_order_id": order_id})
     if row is None:
         msg = f"order {order_id} does not exist"
         raise OrderNotFound(msg)
     return row
 
 
-def _order_record(conn: Connection, row: Row[Any]) -> OrderRecord:
-    items = conn.execute(_SELECT_ITEMS, {"b_order_id": row.id})
+def _order_record(conn: Connection, row: Any) -> OrderRecord:
+    return _order_record_of(row, _SELECT_ITEMS.rows(conn, {"b_order_id": row.id}))
+
+
+def _order_record_of(
+    row: Any,
+    items: Iterable[Any],
+    *,
+    state: OrderPaymentState | None = None,
+    updated_at: datetime | None = None,
+) -> OrderRecord:
+    """The record of an order `row` with its `items` rows, with `state` applied when given."""
     return OrderRecord(
         id=str(row.id),
         customer_id=str(row.customer_id),
-        status=row.status,
-        payment_status=row.payment_status,
-        payment_id=row.payment_id,
+        status=row.status if state is None else state.status,
+        payment_status=row.payment_status if state is None else state.payment_status,
+        payment_id=row.payment_id if state is None else state.payment_id,
         currency=row.currency,
         items=[
             OrderItemRecord(
@@ -211,11 +242,12 @@ def _order_record(conn: Connection, row: Row[Any]) -> OrderRecord:
                 unit_price=format_cents(item.unit_price_cents),
             )
             for item in items
+            if item.product_id is not None
         ],
         shipping_amount=_money_or_none(row.shipping_cents),
         tax_amount=_money_or_none(row.tax_cents),
         created_at=row.created_at,
-        updated_at=row.updated_at,
+        updated_at=row.updated_at if updated_at is None else updated_at,
     )
 
 

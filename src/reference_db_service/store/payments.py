@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Result, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from reference_db_service.errors import (
@@ -31,6 +31,7 @@ from reference_db_service.rules import (
 from reference_db_service.schemas import GatewayDetails, PaymentPutRequest, PaymentRecord
 from reference_db_service.store.database import Database
 from reference_db_service.store.orders import order_payment_state, write_order_payment_state
+from reference_db_service.store.statements import Statement
 from reference_db_service.store.tables import orders, payments
 
 log = structlog.get_logger(__name__)
@@ -71,7 +72,7 @@ async def list_payments(db: Database, order_id: int) -> list[PaymentRecord]:
 
 
 # Statements are built once: building and cache-keying a statement per call costs more than running it.
-_LOOKUP = (
+_LOOKUP = Statement(
     select(
         orders.c.customer_id,
         orders.c.status,
@@ -88,10 +89,23 @@ _LOOKUP = (
     .where(orders.c.id == bindparam("b_order_id"))
 )
 _LOCK_ORDER = select(orders.c.id).where(orders.c.id == bindparam("b_order_id")).with_for_update()
-_INSERT = insert(payments)
+_VALUE_KEYS = (
+    "order_id",
+    "customer_id",
+    "status",
+    "amount_cents",
+    "currency",
+    "gateway",
+    "version",
+    "created_at",
+    "updated_at",
+    "recorded_at",
+)
+_INSERT = Statement(insert(payments), column_keys=("id", *_VALUE_KEYS))
 # The version condition repeats the guard in SQL, so no interleaving could ever regress a record.
-_UPDATE = update(payments).where(
-    payments.c.id == bindparam("b_payment_id"), payments.c.version < bindparam("b_version")
+_UPDATE = Statement(
+    update(payments).where(payments.c.id == bindparam("b_payment_id"), payments.c.version < bindparam("b_version")),
+    column_keys=_VALUE_KEYS,
 )
 _SELECT_ONE = select(payments).where(payments.c.id == bindparam("b_payment_id"))
 _SELECT_FOR_ORDER = (
@@ -107,8 +121,7 @@ def _put_payment(conn: Connection, payment_id: str, request: PaymentPutRequest) 
         # Lock first, then read in a new statement: a statement that waited for the lock reads the
         # joined payment from its old snapshot and would miss a payment inserted meanwhile.
         conn.execute(_LOCK_ORDER, keys)
-    found = conn.execute(_LOOKUP, keys)
-    row = _checked(found, payment_id, request)
+    row = _checked(_LOOKUP.first(conn, keys), payment_id, request)
     decision = decide_payment_write(stored_version=row.stored_version, incoming_version=request.version)
     if decision is PaymentWrite.IGNORE:
         return _stored_record(row), decision
@@ -126,13 +139,13 @@ def _put_payment(conn: Connection, payment_id: str, request: PaymentPutRequest) 
     }
     if decision is PaymentWrite.CREATE:
         try:
-            conn.execute(_INSERT, {"id": payment_id, **values})
+            _INSERT.rows(conn, {"id": payment_id, **values})
         except IntegrityError as exc:
             # Only PostgreSQL gets here: two new writes of one payment id for two different orders.
             msg = f"payment {payment_id} is being recorded for another order"
             raise PaymentConflict(msg) from exc
     else:
-        conn.execute(_UPDATE, {"b_payment_id": payment_id, "b_version": request.version, **values})
+        _UPDATE.rows(conn, {"b_payment_id": payment_id, "b_version": request.version, **values})
     current = order_payment_state(row)
     reaction = react_to_payment(
         current,
@@ -148,7 +161,7 @@ def _put_payment(conn: Connection, payment_id: str, request: PaymentPutRequest) 
             conflict=reaction.value,
         )
     elif reaction != current:
-        write_order_payment_state(conn, request.order_id, reaction, returning=False)
+        write_order_payment_state(conn, request.order_id, reaction)
     return _record(payment_id, request), decision
 
 
@@ -161,9 +174,8 @@ def _select_payments(conn: Connection, order_id: int) -> list[PaymentRecord]:
     return [_payment_record(row) for row in conn.execute(_SELECT_FOR_ORDER, {"b_order_id": order_id})]
 
 
-def _checked(result: Result[Any], payment_id: str, request: PaymentPutRequest) -> Row[Any]:
+def _checked(row: Any | None, payment_id: str, request: PaymentPutRequest) -> Any:
     """The looked-up row, once the payment's references are known to hold."""
-    row: Row[Any] | None = result.first()
     if row is None:
         msg = f"order {request.order_id} does not exist"
         raise UnknownOrder(msg)
@@ -191,9 +203,8 @@ def _record(payment_id: str, request: PaymentPutRequest) -> PaymentRecord:
     )
 
 
-def _stored_record(row: Row[Any]) -> PaymentRecord:
-    m = row._mapping
-    return _from_mapping({column.name: m[f"stored_{column.name}"] for column in _stored.c})
+def _stored_record(row: Any) -> PaymentRecord:
+    return _from_mapping({column.name: getattr(row, f"stored_{column.name}") for column in _stored.c})
 
 
 def _payment_record(row: Row[Any]) -> PaymentRecord:

@@ -3,16 +3,18 @@
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from reference_db_service.errors import AlreadyExists
 from reference_db_service.money import format_cents, to_cents
 from reference_db_service.schemas import ProductCreateRequest, ProductRecord
 from reference_db_service.store.database import Database, advance_id_sequence
+from reference_db_service.store.statements import Statement
 from reference_db_service.store.tables import products
 
-_SELECT_BY_IDS = select(products).where(products.c.id.in_(bindparam("b_ids", expanding=True))).order_by(products.c.id)
+# One statement per number of ids (at most the API's limit), each compiled once.
+_SELECT_BY_IDS: dict[int, Statement] = {}
 
 
 async def create_product(db: Database, request: ProductCreateRequest) -> ProductRecord:
@@ -50,9 +52,18 @@ async def list_products(db: Database, product_ids: Collection[int]) -> list[Prod
 
 
 def _select_products(conn: Connection, product_ids: Collection[int]) -> list[ProductRecord]:
-    return [product_record(row) for row in conn.execute(_SELECT_BY_IDS, {"b_ids": list(product_ids)})]
+    statement = _SELECT_BY_IDS.get(len(product_ids)) or _select_by_ids(len(product_ids))
+    params = {f"b_id_{n}": product_id for n, product_id in enumerate(product_ids)}
+    return [product_record(row) for row in statement.rows(conn, params)]
 
 
-def product_record(row: Row[Any]) -> ProductRecord:
-    m = row._mapping
-    return ProductRecord(id=str(m["id"]), name=m["name"], sku=m["sku"], price=format_cents(m["price_cents"]))
+def _select_by_ids(count: int) -> Statement:
+    ids = [bindparam(f"b_id_{n}", type_=products.c.id.type) for n in range(count)]
+    statement = _SELECT_BY_IDS[count] = Statement(
+        select(products).where(products.c.id.in_(ids)).order_by(products.c.id)
+    )
+    return statement
+
+
+def product_record(row: Any) -> ProductRecord:
+    return ProductRecord(id=str(row.id), name=row.name, sku=row.sku, price=format_cents(row.price_cents))
