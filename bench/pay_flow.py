@@ -52,9 +52,15 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    user_s, system_s = user_and_system_seconds(pid)
+    return user_s + system_s
+
+
+def user_and_system_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # After the command name: state is field 3, utime 14 and stime 15 (1-based, counting pid and comm).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def own_cpu_seconds() -> float:
@@ -293,10 +299,12 @@ async def run(args: argparse.Namespace) -> None:
         pids = {"api": api.pid, "db-service": db.pid, "simulator": sim.pid}
         with profiling(api.pid, args.profile):
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"client": own_cpu_seconds()}
+            api_split_before = user_and_system_seconds(api.pid)
             latencies, statuses, elapsed = await drive(
                 api_url, orders[warmup:], tokens, args.concurrency, with_keys=args.keys
             )
             cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"client": own_cpu_seconds()}
+            api_split_after = user_and_system_seconds(api.pid)
         await wait_for_outbox(store, deadline_s=10)
         outbox_after = outbox_figures(store)
 
@@ -313,7 +321,11 @@ async def run(args: argparse.Namespace) -> None:
         )
     )
     api_cpu = cpu_after["api"] - cpu_before["api"]
-    print(f"API CPU: {api_cpu * 1000 / done:.3f} ms per payment ({api_cpu:.2f} s total)")
+    api_user_s, api_system_s = (after - before for after, before in zip(api_split_after, api_split_before, strict=True))
+    print(
+        f"API CPU: {api_cpu * 1000 / done:.3f} ms per payment ({api_cpu:.2f} s total;"
+        f" user {api_user_s * 1000 / done:.3f}, system {api_system_s * 1000 / done:.3f})"
+    )
     others = "  ".join(
         f"{name} {(cpu_after[name] - cpu_before[name]) * 1000 / done:.3f}"
         for name in ("db-service", "simulator", "client")

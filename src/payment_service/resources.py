@@ -62,6 +62,7 @@ async def open_resources(settings: Settings, *, create_schema: bool = True) -> A
         if create_schema:
             await create_tables(engine)
         database = Database(engine)
+        stack.push_async_callback(database.close)  # its kept connections, before the engine is disposed
 
         gateway_http = await stack.enter_async_context(gateway_client.build_http_client(settings.gateway))
         db_service_http = await stack.enter_async_context(db_service_client.build_http_client(settings.db_service))

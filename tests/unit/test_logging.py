@@ -25,9 +25,45 @@ class TestScrubber:
         assert REDACTED in scrubbed
         assert not any(run in scrubbed for run in ("4111", "3782", "60110"))
 
-    @pytest.mark.parametrize("text", ["order 1001", "80012345678", "2026-01-15T12:00:00Z", "pay_01M8M91TMY2SKAYH"])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '{"payment": {"card": {"number": "4111111111111111", "cvv": "123"}}}',
+            "card=4111111111111111&cvv=123",
+            "number: 5424000000000015.",
+            "ref_4111111111111111",
+            "mistyped 4111 1111 1111 1112, still redacted",
+        ],
+    )
+    def test_card_numbers_inside_json_after_an_equals_sign_or_punctuation_are_redacted(self, text: str) -> None:
+        scrubbed = scrub_text(text)
+
+        assert REDACTED in scrubbed
+        assert not any(run in scrubbed for run in ("4111", "5424"))
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "order 1001",
+            "80012345678",
+            "2026-01-15T12:00:00Z",
+            "pay_01M8M91TMY2SKAYH",
+            # Hex request ids and trace ids: their digit runs are part of a longer token.
+            "b0a19c4111111111111111f3",
+            "4111111111111111b0a19c",
+            "00-5441bbe292be603007239f2c12e6e8a9-b86b0dd858489fa4-01",
+        ],
+    )
     def test_ordinary_values_are_left_alone(self, text: str) -> None:
         assert scrub_text(text) == text
+
+    def test_a_hex_request_id_survives_in_a_log_line(self) -> None:
+        request_id = "1654fe152ab9d4e6f4100f84b0a19c"
+
+        event = scrub_card_data(None, "info", {"event": "x", "request_id": request_id, "note": f"id={request_id}"})
+
+        assert event["request_id"] == request_id
+        assert event["note"] == f"id={request_id}"
 
     def test_known_keys_and_nested_values_are_redacted(self) -> None:
         event = scrub_card_data(

@@ -8,10 +8,20 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, assert_never
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from payment_service.api.dependencies import CurrentCustomer, IdempotencyKeyHeader, PaymentServiceDep, SettingsDep
+from payment_service.api.bodies import read_body, validate_header
+from payment_service.api.dependencies import (
+    IDEMPOTENCY_KEY_DESCRIPTION,
+    IDEMPOTENCY_KEY_HEADER,
+    CurrentCustomer,
+    PaymentServiceDep,
+    app_state,
+    authenticate,
+    idempotency_key_adapter,
+)
 from payment_service.api.errors import problem_dict
 from payment_service.api.schemas import (
     PROBLEM_JSON,
@@ -208,21 +218,47 @@ PAY_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
+# The route reads its body and headers itself (see `api/bodies.py`), so OpenAPI is told what FastAPI
+# would have derived from parameters; `create_app` adds the PayRequest schema to the components.
+PAY_OPENAPI: Final[dict[str, Any]] = {
+    "parameters": [
+        {
+            "name": IDEMPOTENCY_KEY_HEADER,
+            "in": "header",
+            "required": False,
+            "description": IDEMPOTENCY_KEY_DESCRIPTION,
+            "schema": {
+                "anyOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "null"}],
+                "title": IDEMPOTENCY_KEY_HEADER,
+                "description": IDEMPOTENCY_KEY_DESCRIPTION,
+            },
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/PayRequest"}}},
+    },
+    "security": [{"bearer": []}],
+}
+
+
 @router.post(
     "/pay",
     summary="Pay for an order",
     status_code=201,
     response_class=Response,
     responses=PAY_RESPONSES,
+    openapi_extra=PAY_OPENAPI,
 )
-async def pay(
-    body: PayRequest,
-    principal: CurrentCustomer,
-    service: PaymentServiceDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> Response:
-    if body.is_raw_card and not settings.api.allow_raw_card:
+async def pay(request: Request) -> Response:
+    parsed = await read_body(request, PayRequest)  # an undecodable body is refused before authentication
+    principal = await authenticate(request)
+    idempotency_key, errors = validate_header(request, IDEMPOTENCY_KEY_HEADER, idempotency_key_adapter)
+    body = parsed.model
+    if errors or body is None:
+        raise RequestValidationError([*errors, *parsed.errors])
+    state = app_state(request)
+    if body.is_raw_card and not state["settings"].api.allow_raw_card:
         raise RawCardInputDisabled("card numbers are not accepted here; pay with Accept.js opaque data")
     command = PayCommand(
         order_id=body.order_id,
@@ -230,7 +266,7 @@ async def pay(
         customer_id=body.customer_id,
         amount=body.amount,
     )
-    result = await service.pay(
+    result = await state["payments"].pay(
         command, customer_id=principal.customer_id, idempotency_key=idempotency_key, render=render_pay_response
     )
     status = result.response.status_code

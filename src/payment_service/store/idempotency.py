@@ -6,17 +6,19 @@ or a different request (by fingerprint). Expired keys are taken over as if absen
 same question without writing, so a replay costs no write transaction. A request that ends in an error
 before anything was charged releases its key, so a retry with the same key is processed afresh.
 
-Statements are built once with bind parameters: building one per call cost more CPU than running it.
+Statements are built and compiled once (`store/statements.py`); a fresh key is claimed by one INSERT.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import RowMapping, bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payment_service.store.statements import Row, Statement
 from payment_service.store.tables import idempotency_keys
 
 _IN_FLIGHT = "in_flight"
@@ -53,18 +55,32 @@ _KEY_MATCHES = (
     idempotency_keys.c.customer_id == bindparam("b_customer_id"),
     idempotency_keys.c.key == bindparam("b_key"),
 )
-_SELECT_KEY = select(
-    idempotency_keys.c.fingerprint,
-    idempotency_keys.c.state,
-    idempotency_keys.c.response_status,
-    idempotency_keys.c.response_body,
-    idempotency_keys.c.payment_id,
-    idempotency_keys.c.expires_at,
-).where(*_KEY_MATCHES)
-_INSERT_KEY = insert(idempotency_keys)
-# Executed with the columns to set as parameters, next to b_customer_id and b_key.
-_UPDATE_KEY = update(idempotency_keys).where(*_KEY_MATCHES)
-_DELETE_KEY = delete(idempotency_keys).where(*_KEY_MATCHES)
+_SELECT_KEY = Statement(
+    select(
+        idempotency_keys.c.fingerprint,
+        idempotency_keys.c.state,
+        idempotency_keys.c.response_status,
+        idempotency_keys.c.response_body,
+        idempotency_keys.c.payment_id,
+        idempotency_keys.c.expires_at,
+    ).where(*_KEY_MATCHES)
+)
+_NEW_KEY_COLUMNS = ("customer_id", "key", "fingerprint", "state", "created_at", "expires_at")
+# Inserted first and read only when taken: a claim of a fresh key is one statement. DO NOTHING, not an
+# IntegrityError, as PostgreSQL aborts the whole transaction on an error.
+_INSERT_KEY = Statement(
+    {
+        "sqlite": sqlite_insert(idempotency_keys).on_conflict_do_nothing(),
+        "postgresql": postgresql_insert(idempotency_keys).on_conflict_do_nothing(),
+        "default": insert(idempotency_keys),
+    },
+    column_keys=_NEW_KEY_COLUMNS,
+)
+_COMPLETE_KEY = Statement(
+    update(idempotency_keys).where(*_KEY_MATCHES),
+    column_keys=("state", "payment_id", "response_status", "response_body"),
+)
+_DELETE_KEY = Statement(delete(idempotency_keys).where(*_KEY_MATCHES))
 
 
 def _key_params(key: IdempotencyKey) -> dict[str, str]:
@@ -73,18 +89,18 @@ def _key_params(key: IdempotencyKey) -> dict[str, str]:
 
 async def find_key(conn: AsyncConnection, key: IdempotencyKey, *, fingerprint: str, now: datetime) -> KeyClaim | None:
     """What a claim of `key` would find, without claiming it: None when the key is free (absent or expired)."""
-    row = (await conn.execute(_SELECT_KEY, _key_params(key))).mappings().first()
+    row = await _SELECT_KEY.fetch_one(conn, _key_params(key))
     return None if row is None else _classify(row, fingerprint=fingerprint, now=now)
 
 
-def _classify(row: RowMapping, *, fingerprint: str, now: datetime) -> KeyClaim | None:
-    if row["expires_at"] <= now:
+def _classify(row: Row, *, fingerprint: str, now: datetime) -> KeyClaim | None:
+    stored_fingerprint, state, response_status, response_body, payment_id, expires_at = row
+    if expires_at <= now:
         return None
-    if row["fingerprint"] != fingerprint:
+    if stored_fingerprint != fingerprint:
         return KeyClaim(ClaimState.MISMATCH)
-    if row["state"] == _COMPLETED:
-        response = StoredResponse(row["response_status"], row["response_body"])
-        return KeyClaim(ClaimState.COMPLETED, response, row["payment_id"])
+    if state == _COMPLETED:
+        return KeyClaim(ClaimState.COMPLETED, StoredResponse(response_status, response_body), payment_id)
     return KeyClaim(ClaimState.IN_FLIGHT)
 
 
@@ -92,35 +108,33 @@ async def claim_key(
     conn: AsyncConnection, key: IdempotencyKey, *, fingerprint: str, now: datetime, expires_at: datetime
 ) -> KeyClaim:
     """Claim `key` for a request with `fingerprint`, unless it is taken; call in a write transaction."""
-    row = (await conn.execute(_SELECT_KEY, _key_params(key))).mappings().first()
+    new_key = {
+        "customer_id": key.customer_id,
+        "key": key.key,
+        "fingerprint": fingerprint,
+        "state": _IN_FLIGHT,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    if await _INSERT_KEY.execute(conn, new_key) == 1:
+        return KeyClaim(ClaimState.CLAIMED)
+    row = await _SELECT_KEY.fetch_one(conn, _key_params(key))
     if row is not None:
         found = _classify(row, fingerprint=fingerprint, now=now)
         if found is not None:
             return found
         await release_key(conn, key)  # expired: taken over
-    try:
-        await conn.execute(
-            _INSERT_KEY,
-            {
-                "customer_id": key.customer_id,
-                "key": key.key,
-                "fingerprint": fingerprint,
-                "state": _IN_FLIGHT,
-                "created_at": now,
-                "expires_at": expires_at,
-            },
-        )
-    except IntegrityError:
-        # Claimed by another instance between our read and insert (PostgreSQL; SQLite writers are serial).
-        return KeyClaim(ClaimState.IN_FLIGHT)
-    return KeyClaim(ClaimState.CLAIMED)
+    if await _INSERT_KEY.execute(conn, new_key) == 1:
+        return KeyClaim(ClaimState.CLAIMED)
+    # Claimed by another instance since our read (PostgreSQL; SQLite writers are serial).
+    return KeyClaim(ClaimState.IN_FLIGHT)
 
 
 async def complete_key(
     conn: AsyncConnection, key: IdempotencyKey, *, payment_id: str, response: StoredResponse
 ) -> None:
-    await conn.execute(
-        _UPDATE_KEY,
+    await _COMPLETE_KEY.execute(
+        conn,
         {
             **_key_params(key),
             "state": _COMPLETED,
@@ -132,7 +146,7 @@ async def complete_key(
 
 
 async def release_key(conn: AsyncConnection, key: IdempotencyKey) -> None:
-    await conn.execute(_DELETE_KEY, _key_params(key))
+    await _DELETE_KEY.execute(conn, _key_params(key))
 
 
 async def delete_expired_keys(conn: AsyncConnection, *, now: datetime) -> int:

@@ -10,9 +10,10 @@ no transaction stays open while the relay talks to Kafka. A relay that dies hold
 delays its rows until the lease runs out.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -22,17 +23,18 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    bindparam,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_service.domain.events import EventStream, OutboundEvent
 from payment_service.store.database import UtcDateTime, metadata
+from payment_service.store.statements import Statement
 
 outbox = Table(
     "outbox",
@@ -57,6 +59,12 @@ Index(
 )
 
 
+_INSERT_EVENT = Statement(
+    insert(outbox),
+    column_keys=("event_id", "stream", "event_type", "subject", "key", "data", "occurred_at", "attempts"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     seq: int
@@ -67,8 +75,8 @@ async def add_events(conn: AsyncConnection, events: Sequence[OutboundEvent]) -> 
     """Append events; call inside the transaction that makes the change they describe."""
     if not events:
         return
-    await conn.execute(
-        insert(outbox),
+    await _INSERT_EVENT.execute_many(
+        conn,
         [
             {
                 "event_id": e.event_id,
@@ -93,7 +101,7 @@ async def fetch_unpublished(conn: AsyncConnection, *, limit: int, skip_locked: b
     return [_outbox_row(row) for row in (await conn.execute(query)).mappings().all()]
 
 
-def _outbox_row(row: RowMapping) -> OutboxRow:
+def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:
     return OutboxRow(
         seq=row["seq"],
         event=OutboundEvent(
@@ -108,6 +116,28 @@ def _outbox_row(row: RowMapping) -> OutboxRow:
     )
 
 
+_CLAIMABLE = select(outbox).where(
+    outbox.c.published_at.is_(None),
+    or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < bindparam("b_now", type_=UtcDateTime)),
+)
+_CLAIM = Statement(_CLAIMABLE.order_by(outbox.c.seq).limit(bindparam("b_limit", type_=Integer)))
+_CLAIM_SKIP_LOCKED = Statement(
+    _CLAIMABLE.order_by(outbox.c.seq).limit(bindparam("b_limit", type_=Integer)).with_for_update(skip_locked=True)
+)
+# Row by row (an executemany of one statement), so the SQL is fixed and compiled once, whatever the batch.
+_LEASE = Statement(update(outbox).where(outbox.c.seq == bindparam("b_seq")), column_keys=("lease_until",))
+_RELEASE = Statement(
+    update(outbox)
+    .where(outbox.c.seq == bindparam("b_seq"), outbox.c.published_at.is_(None))
+    .values(lease_until=None, attempts=outbox.c.attempts + 1)
+)
+_MARK_PUBLISHED = Statement(
+    update(outbox).where(outbox.c.seq == bindparam("b_seq")).values(attempts=outbox.c.attempts + 1, lease_until=None),
+    column_keys=("published_at",),
+)
+_COLUMNS = tuple(column.key for column in outbox.columns)
+
+
 async def claim_unpublished(
     conn: AsyncConnection, *, limit: int, now: datetime, lease_until: datetime, skip_locked: bool = False
 ) -> list[OutboxRow]:
@@ -116,39 +146,23 @@ async def claim_unpublished(
     Call in a short transaction of its own and commit before publishing; `mark_published` or
     `release_claims` ends the lease.
     """
-    query = (
-        select(outbox)
-        .where(outbox.c.published_at.is_(None), or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    rows = [_outbox_row(row) for row in (await conn.execute(query)).mappings().all()]
+    query = _CLAIM_SKIP_LOCKED if skip_locked else _CLAIM
+    found = await query.fetch_all(conn, {"b_now": now, "b_limit": limit})
+    rows = [_outbox_row(dict(zip(_COLUMNS, row, strict=True))) for row in found]
     if rows:
-        await conn.execute(
-            update(outbox).where(outbox.c.seq.in_([row.seq for row in rows])).values(lease_until=lease_until)
-        )
+        await _LEASE.execute_many(conn, [{"b_seq": row.seq, "lease_until": lease_until} for row in rows])
     return rows
 
 
 async def release_claims(conn: AsyncConnection, seqs: Sequence[int]) -> None:
     """Give leased rows back after a failed publish, so any relay may retry them at once."""
     if seqs:
-        await conn.execute(
-            update(outbox)
-            .where(outbox.c.seq.in_(seqs), outbox.c.published_at.is_(None))
-            .values(lease_until=None, attempts=outbox.c.attempts + 1)
-        )
+        await _RELEASE.execute_many(conn, [{"b_seq": seq} for seq in seqs])
 
 
 async def mark_published(conn: AsyncConnection, seqs: Sequence[int], *, published_at: datetime) -> None:
     if seqs:
-        await conn.execute(
-            update(outbox)
-            .where(outbox.c.seq.in_(seqs))
-            .values(published_at=published_at, attempts=outbox.c.attempts + 1, lease_until=None)
-        )
+        await _MARK_PUBLISHED.execute_many(conn, [{"b_seq": seq, "published_at": published_at} for seq in seqs])
 
 
 async def fetch_backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:

@@ -5,29 +5,37 @@ writes a `payment_transitions` row in the same transaction. Updates are guarded 
 reconciler and a slow request never overwrite each other.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_service.domain.errors import PaymentInProgress, PaymentVersionConflict
 from payment_service.domain.money import Money
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
+from payment_service.store.statements import Statement
 from payment_service.store.tables import payment_transitions, payments
 
-# Built once: building a statement per call cost more CPU than running it.
-_INSERT_PAYMENT = insert(payments)
-_INSERT_TRANSITION = insert(payment_transitions)
-# Executed with the columns to set as parameters, next to b_payment_id and b_version.
-_UPDATE_PAYMENT = update(payments).where(
-    payments.c.payment_id == bindparam("b_payment_id"), payments.c.version == bindparam("b_version")
-)
+_ROW_COLUMNS = tuple(column.key for column in payments.columns)
 _FIXED_COLUMNS = ("payment_id", "order_id", "customer_id", "created_at", "invoice_number", "ref_id")
-_SELECT_PAYMENT = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
+# Built and compiled once (`store/statements.py`): through SQLAlchemy each statement cost more CPU than running it.
+_INSERT_PAYMENT = Statement(insert(payments), column_keys=_ROW_COLUMNS)
+_INSERT_TRANSITION = Statement(
+    insert(payment_transitions),
+    column_keys=("payment_id", "from_status", "to_status", "version", "reason", "occurred_at"),
+)
+# Executed with the columns to set as parameters, next to b_payment_id and b_version.
+_UPDATE_PAYMENT = Statement(
+    update(payments).where(
+        payments.c.payment_id == bindparam("b_payment_id"), payments.c.version == bindparam("b_version")
+    ),
+    column_keys=[key for key in _ROW_COLUMNS if key not in _FIXED_COLUMNS],
+)
+_SELECT_PAYMENT = Statement(select(payments).where(payments.c.payment_id == bindparam("b_payment_id")))
 
 
 def _gateway_columns(result: GatewayResult | None) -> dict[str, str | None]:
@@ -68,7 +76,7 @@ def _row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _payment_from_row(row: RowMapping) -> Payment:
+def _payment_from_row(row: Mapping[Any, Any]) -> Payment:
     has_gateway = any(row[c] is not None for c in ("transaction_id", "response_code", "reason_code", "gateway_message"))
     return Payment(
         payment_id=row["payment_id"],
@@ -109,7 +117,7 @@ async def insert_payment(conn: AsyncConnection, payment: Payment, *, reason: str
         PaymentInProgress: the order already has an attempt that is processing, unknown, held or approved.
     """
     try:
-        await conn.execute(_INSERT_PAYMENT, _row_values(payment))
+        await _INSERT_PAYMENT.execute(conn, _row_values(payment))
     except IntegrityError as exc:
         raise PaymentInProgress(payment.order_id) from exc
     await _add_transition(conn, payment, from_status=None, reason=reason)
@@ -126,8 +134,7 @@ async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: P
         del values[fixed]
     values["b_payment_id"] = payment.payment_id
     values["b_version"] = previous.version
-    result = await conn.execute(_UPDATE_PAYMENT, values)
-    if result.rowcount != 1:
+    if await _UPDATE_PAYMENT.execute(conn, values) != 1:
         raise PaymentVersionConflict(payment.payment_id)
     await _add_transition(conn, payment, from_status=previous.status, reason=reason)
 
@@ -135,8 +142,8 @@ async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: P
 async def _add_transition(
     conn: AsyncConnection, payment: Payment, *, from_status: PaymentStatus | None, reason: str
 ) -> None:
-    await conn.execute(
-        _INSERT_TRANSITION,
+    await _INSERT_TRANSITION.execute(
+        conn,
         {
             "payment_id": payment.payment_id,
             "from_status": from_status.value if from_status is not None else None,
@@ -149,8 +156,8 @@ async def _add_transition(
 
 
 async def fetch_payment(conn: AsyncConnection, payment_id: str) -> Payment | None:
-    row = (await conn.execute(_SELECT_PAYMENT, {"b_payment_id": payment_id})).mappings().first()
-    return _payment_from_row(row) if row is not None else None
+    row = await _SELECT_PAYMENT.fetch_one(conn, {"b_payment_id": payment_id})
+    return _payment_from_row(dict(zip(_ROW_COLUMNS, row, strict=True))) if row is not None else None
 
 
 async def fetch_payments_for_order(conn: AsyncConnection, order_id: str) -> list[Payment]:

@@ -20,6 +20,7 @@ a disk flush:
 """
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Self
@@ -123,6 +124,11 @@ class SqliteConnection:
         return self._connection
 
     @property
+    def raw(self) -> sqlite3.Connection:
+        """The `sqlite3` connection, for statements that run on it directly (`store/statements.py`)."""
+        return self._open
+
+    @property
     def isolation_level(self) -> str | None:
         return self._open.isolation_level
 
@@ -137,7 +143,13 @@ class SqliteConnection:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
-            await asyncio.to_thread(self._wait_and_begin, connection)
+            waiting = asyncio.ensure_future(asyncio.to_thread(self._wait_and_begin, connection))
+            try:
+                await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                # The thread may still take the lock after we gave up: give it back as soon as it does.
+                waiting.add_done_callback(functools.partial(_rollback_if_begun, connection))
+                raise
 
     def _wait_and_begin(self, connection: sqlite3.Connection) -> None:
         connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms:d}")
@@ -172,6 +184,11 @@ class SqliteConnection:
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._open.create_function(*args, **kwargs)
+
+
+def _rollback_if_begun(connection: sqlite3.Connection, waiting: "asyncio.Future[None]") -> None:
+    if not waiting.cancelled() and waiting.exception() is None and connection.in_transaction:
+        connection.rollback()
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
