@@ -29,8 +29,6 @@ from payment_service.db_service.client import DbServiceClient
 from payment_service.domain.errors import (
     AmountMismatch,
     CustomerMismatch,
-    DbServiceError,
-    DbServiceUnavailable,
     GatewayConfigurationError,
     GatewayUnavailable,
     IdempotencyKeyInFlight,
@@ -55,6 +53,7 @@ from payment_service.domain.payments import (
 )
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
+from payment_service.services.order_status import update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
@@ -406,21 +405,8 @@ class PaymentService:
         return payment_events(payment, OrderContext(checkout.order, checkout.customer, checkout.products))
 
     async def _update_order(self, payment: Payment) -> None:
-        if payment.status not in ORDER_VISIBLE_STATUSES:
-            return
-        try:
-            await self._db_service.update_order_payment(
-                payment.order_id, status=payment.status.value, payment_id=payment.payment_id
-            )
-        except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
-            # The payment stands; the payment consumer sets the order's status from the published event.
-            metrics.ORDER_UPDATE_FAILURES.inc()
-            log.warning(
-                "order.payment_status_update_failed",
-                order_id=payment.order_id,
-                payment_id=payment.payment_id,
-                error=exc.code,
-            )
+        if payment.status in ORDER_VISIBLE_STATUSES:
+            await update_order_payment_status(self._db_service, payment)
 
     # ------------------------------------------------------------------ reads
 

@@ -50,6 +50,7 @@ from payment_service.domain.transactions import TransactionDetails, TransactionK
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
+from payment_service.services.order_status import update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import outbox
@@ -415,16 +416,4 @@ class Reconciler:
         return OrderContext(order, customer, products)
 
     async def _update_order(self, payment: Payment) -> None:
-        try:
-            await self._db_service.update_order_payment(
-                payment.order_id, status=payment.status.value, payment_id=payment.payment_id
-            )
-        except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
-            # The payment stands; the payment consumer sets the order's status from the published event.
-            metrics.ORDER_UPDATE_FAILURES.inc()
-            log.warning(
-                "order.payment_status_update_failed",
-                order_id=payment.order_id,
-                payment_id=payment.payment_id,
-                error=exc.code,
-            )
+        await update_order_payment_status(self._db_service, payment)
