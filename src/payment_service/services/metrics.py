@@ -37,3 +37,9 @@ TIME_TO_RESOLVE = Histogram(
     ["from_status"],
     buckets=(1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0, 86400.0),
 )
+
+# The outbox relays (services/outbox_relay.py), sampled at most once per sweep interval.
+OUTBOX_BACKLOG = Gauge("payment_service_outbox_backlog", "Outbox rows not yet acknowledged by the broker.")
+OUTBOX_OLDEST_AGE = Gauge(
+    "payment_service_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet acknowledged (0 when none)."
+)

@@ -25,6 +25,7 @@ jitter up to `max_backoff_s`; when the broker returns the next pass drains the b
 import asyncio
 import contextlib
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -32,9 +33,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payment_service.domain.errors import MessagingUnavailable
 from payment_service.messaging.publisher import EventPublisher
+from payment_service.services import metrics
 from payment_service.settings import RelaySettings
 from payment_service.store.database import Database, is_sqlite
-from payment_service.store.outbox import claim_unpublished, mark_published, release_claims
+from payment_service.store.outbox import claim_unpublished, fetch_backlog, mark_published, release_claims
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,7 @@ class OutboxRelay:
         self._wakeup = wakeup or asyncio.Event()
         self._skip_locked = not is_sqlite(database.engine)
         self._failures = 0
+        self._next_backlog_sample = 0.0
 
     def wake(self) -> None:
         """Ask for a pass now (after a commit that added outbox rows). Cheap; call from the event loop."""
@@ -110,13 +113,30 @@ class OutboxRelay:
                 self._failures += 1
                 delay_s = self._backoff_s()
                 log.warning("outbox.publish_failed", relay=self._name, error=str(exc), retry_in_s=round(delay_s, 3))
+                await self._sample_backlog()
                 # Wake-ups during the back-off are kept (the event stays set) but do not cut it short.
                 await asyncio.sleep(delay_s)
                 continue
             if self._failures:
                 log.info("outbox.publish_resumed", relay=self._name, published=count)
                 self._failures = 0
+            await self._sample_backlog()
             await self._wait_for_wakeup(self._settings.sweep_interval_s)
+
+    async def _sample_backlog(self) -> None:
+        # Throttled: under load passes come back to back, and the gauges need no more than the sweep's pace.
+        now = time.monotonic()
+        if now < self._next_backlog_sample:
+            return
+        self._next_backlog_sample = now + self._settings.sweep_interval_s
+        try:
+            async with self._database.reading() as conn:
+                count, oldest = await fetch_backlog(conn)
+        except SQLAlchemyError as exc:
+            log.warning("outbox.backlog_unavailable", relay=self._name, error=str(exc))
+            return
+        metrics.OUTBOX_BACKLOG.set(count)
+        metrics.OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0)
 
     def _backoff_s(self) -> float:
         ceiling = min(self._settings.max_backoff_s, INITIAL_BACKOFF_S * 2.0 ** (self._failures - 1))

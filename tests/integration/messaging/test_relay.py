@@ -5,6 +5,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import orjson
+import prometheus_client
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -75,6 +76,10 @@ async def running(relay: OutboxRelay) -> AsyncIterator[None]:
         await asyncio.wait({task})
 
 
+async def backlog_gauge_is(count: int) -> bool:
+    return prometheus_client.REGISTRY.get_sample_value("payment_service_outbox_backlog") == count
+
+
 def assert_in_order_per_key(records: list[object], events: list[OutboundEvent]) -> None:
     expected: dict[str, list[str]] = {}
     for event in events:
@@ -139,8 +144,10 @@ class TestOutboxRelay:
                     await add(engine, events[20:])
                     relay.wake()
                     assert await backlog(engine) == 40
+                    await wait_until(lambda: backlog_gauge_is(40), timeout_s=DEADLINE_S)
                     await restartable_kafka.start()
                     await wait_until(lambda: is_drained(engine), timeout_s=DEADLINE_S)
+                    await wait_until(lambda: backlog_gauge_is(0), timeout_s=DEADLINE_S)
         finally:
             await restartable_kafka.start()
 
