@@ -7,11 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run test lint format bench clean kafka-start kafka-stop
+.PHONY: help install run test test-postgres lint format bench clean kafka-start kafka-stop
 
 help:
 	@echo "make run    - Kafka, reference db-service (seeded), Authorize.Net simulator, payment API and worker"
 	@echo "make test   - ruff format check, ruff, mypy (strict), import-linter, pytest (starts its own Kafka)"
+	@echo "make test-postgres - the store and db-service integration tests on a throwaway PostgreSQL (not in CI)"
 	@echo "make lint   - the static checks only"
 	@echo "make bench  - benchmarks (see bench/README.md)"
 	@echo "make clean  - remove the virtualenv, caches, Kafka jars and local data"
@@ -36,6 +37,17 @@ lint: $(STAMP)
 
 test: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+# The tests whose stores and reference db-services can run on PostgreSQL, each on a fresh database of
+# a throwaway cluster (the machine's own server binaries), stopped and deleted even when a test fails.
+POSTGRES_TESTS ?= tests/integration/api tests/integration/services tests/integration/db_service \
+	tests/integration/reference_db tests/integration/messaging
+
+test-postgres: $(STAMP)
+	export PG_DATA_DIR=$$(mktemp -d /tmp/payments-test-postgres.XXXXXX); \
+	trap 'scripts/postgres/postgres.sh stop' EXIT; \
+	url=$$(scripts/postgres/postgres.sh start) && \
+	PATH="$(CURDIR)/$(BIN):$$PATH" PAYMENTS_TEST_POSTGRES_URL=$$url $(BIN)/pytest $(POSTGRES_TESTS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

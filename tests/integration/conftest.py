@@ -3,7 +3,8 @@
 * `simulator` / `db_service`: one of each per test module (each test makes its own customers and
   orders, so tests never see each other's data); `simulator` faults are cleared after every test.
 * `service_settings`: `Settings` pointing at both, with a fresh SQLite store in the test's `tmp_path`
-  and fast retries.
+  (a fresh PostgreSQL database with `PAYMENTS_TEST_POSTGRES_URL`: `tests/support/databases.py`) and
+  fast retries.
 * `api_client`: an `httpx.AsyncClient` over `httpx.ASGITransport` on `create_app(service_settings)`,
   its lifespan entered (and its state handed to every request, as uvicorn does).
 * `shop`: typed factories for customers, products and orders on the db-service, and tokens.
@@ -31,6 +32,8 @@ from payment_service.settings import (
     Settings,
     StoreSettings,
 )
+from payment_service.store.database import metadata
+from tests.support.databases import database_url, on_postgres, query_rows
 from tests.support.db_service import DbServiceHandle, run_db_service
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -78,7 +81,7 @@ def build_settings(tmp_path: Path, simulator: SimulatorHandle, db_service: DbSer
             max_retries=2,
             backoff_ms=10,
         ),
-        store=StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'store' / 'payments.sqlite3'}"),
+        store=StoreSettings(database_url=database_url(tmp_path / "store" / "payments.sqlite3")),
         # Pay-flow tests read the outbox, not Kafka: a closed port keeps their events out of any
         # broker a developer runs on the default port. Event tests give the session broker instead.
         kafka=KafkaSettings(bootstrap_servers=CLOSED_KAFKA_PORT),
@@ -92,6 +95,24 @@ def service_settings(tmp_path: Path, simulator: SimulatorHandle, db_service: DbS
 
 def store_path(settings: Settings) -> Path:
     return Path(settings.store.database_url.removeprefix("sqlite+aiosqlite:///"))
+
+
+def store_rows(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of `query` (with `?` placeholders) on the service's store, SQLite or PostgreSQL."""
+    return query_rows(settings.store.database_url, query, *params)
+
+
+def stored_bytes(settings: Settings) -> bytes:
+    """Everything the store holds: its SQLite files (WAL included), or every row of every table on PostgreSQL."""
+    if not on_postgres():
+        return b"".join(p.read_bytes() for p in store_path(settings).parent.iterdir())
+    values = [
+        value
+        for table in metadata.sorted_tables
+        for row in store_rows(settings, f"SELECT * FROM {table.name}")  # noqa: S608 - our own table names
+        for value in row
+    ]
+    return b"\n".join(value if isinstance(value, bytes) else str(value).encode() for value in values)
 
 
 @asynccontextmanager

@@ -29,6 +29,7 @@ from reference_db_service.api.app import create_app
 from reference_db_service.cli import seed_database
 from reference_db_service.seed import SeededRecord
 from reference_db_service.settings import ReferenceDbSettings
+from tests.support.databases import database_url
 from tests.support.servers import bind_free_socket, serve_app
 
 _TIMEOUT_S = 10.0
@@ -148,10 +149,12 @@ class DbServiceHandle:
 
 @contextmanager
 def run_db_service(tmp_path: Path, *, token: str | None = None) -> Iterator[DbServiceHandle]:
-    """Serve a fresh reference db-service on a new SQLite file under `tmp_path`; stop it on exit."""
-    database = tmp_path / "reference-db" / "db.sqlite3"
+    """Serve a fresh reference db-service on a new SQLite file under `tmp_path`; stop it on exit.
+
+    With `PAYMENTS_TEST_POSTGRES_URL` set, on a new PostgreSQL database instead (`tests/support/databases.py`).
+    """
     settings = ReferenceDbSettings(
-        database_url=f"sqlite+aiosqlite:///{database}",
+        database_url=database_url(tmp_path / "reference-db" / "db.sqlite3"),
         token=None if token is None else SecretStr(token),
     )
     # Reserve a free port number; the server binds it again (SO_REUSEADDR) on every start().

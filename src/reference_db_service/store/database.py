@@ -64,8 +64,8 @@ class Database(ABC):
         return AsyncDatabase(create_async_engine(url, pool_pre_ping=True))
 
     async def create_schema(self) -> None:
-        """Create missing tables (idempotent; safe with several processes on one SQLite file)."""
-        await self.write(metadata.create_all)
+        """Create missing tables (idempotent; safe with several processes on one database)."""
+        await self.write(_create_all)
 
 
 class AsyncDatabase(Database):
@@ -136,6 +136,18 @@ class SqliteDatabase(Database):
         if self._read_conn is not None:
             self._read_conn.close()
         self._reader.dispose()
+
+
+# Any fixed number: the key of the advisory lock that serialises schema creation on PostgreSQL.
+_SCHEMA_LOCK_KEY = 0x7265_6664_6273  # "refdbs"
+
+
+def _create_all(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Two processes starting at once (the server and `seed`) would both find a table missing and
+        # both create it, and one would fail; SQLite's write lock already serialises them.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
+    metadata.create_all(conn)
 
 
 def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:

@@ -43,7 +43,9 @@ class Statement:
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Execute and fetch every row."""
         if conn.dialect.name != "sqlite":
-            return list(conn.execute(self._statement, dict(params)))
+            result = conn.execute(self._statement, dict(params))
+            # A write without RETURNING has no rows (iterating its result raises), as on SQLite's path.
+            return list(result) if result.returns_rows else []
         compiled = self._sqlite or self._compile(conn.dialect)
         values = [params[key] if process is None else process(params[key]) for key, process in compiled.binds]
         cursor = conn.connection.driver_connection.execute(compiled.sql, values)  # type: ignore[union-attr]

@@ -5,7 +5,6 @@ checked in the simulator's ledger, stored rows in the local SQLite store.
 """
 
 import asyncio
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,8 @@ from tests.integration.conftest import (
     app_client,
     build_settings,
     card_body,
-    store_path,
+    store_rows,
+    stored_bytes,
 )
 from tests.support.db_service import DbServiceHandle, run_db_service
 from tests.support.servers import bind_free_socket
@@ -32,11 +32,6 @@ from tests.support.simulator import SimulatorHandle
 
 DECLINE_ZIP = "46282"  # the simulator declines charges billed to this ZIP (reason 2)
 LEGACY_ERROR_CARD = "4222222222222"  # with an amount of N dollars, answers reason code N
-
-
-def store_rows(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(store_path(settings)) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def payment_statuses(settings: Settings, order_id: str) -> list[str]:
@@ -469,6 +464,28 @@ class TestIdempotency:
 
 
 class TestConcurrentPayments:
+    async def test_twenty_requests_with_one_key_charge_once_and_the_others_wait_or_replay(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        headers = shop.auth(customer, key="one-key")
+
+        responses = await asyncio.gather(
+            *(api_client.post("/payments/pay", json=card_body(order_id), headers=headers) for _ in range(20))
+        )
+
+        # Each request either claimed the key (one), found it in flight (409), or replayed the stored answer.
+        claimed = [r for r in responses if r.status_code == 201 and "idempotent-replayed" not in r.headers]
+        others = [r for r in responses if r not in claimed]
+        assert len(claimed) == 1
+        for response in others:
+            if response.status_code == 409:
+                assert response.json()["code"] == "idempotency_key_in_flight"
+            else:
+                assert (response.status_code, response.content) == (201, claimed[0].content)
+        assert len(simulator.transactions(invoice_number=order_id)) == 1
+
     async def test_fifty_requests_with_different_keys_charge_the_order_exactly_once(
         self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
     ) -> None:
@@ -525,7 +542,7 @@ class TestCardDataStaysOut:
         assert (approved.status_code, declined.status_code, invalid.status_code) == (201, 402, 422)
         logs = captured_logs.getvalue()
         assert "payment.recorded" in logs
-        stored = b"".join(p.read_bytes() for p in store_path(service_settings).parent.iterdir())
+        stored = stored_bytes(service_settings)
         for number in (VISA, MASTERCARD, "4111111111111112"):
             assert number not in logs
             assert number.encode() not in stored

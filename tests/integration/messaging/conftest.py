@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payment_service.settings import KafkaSettings, StoreSettings
 from payment_service.store.database import create_engine, create_tables
 from tests.conftest import REPO_ROOT, free_tcp_ports, run_kafka_script
+from tests.support.databases import database_url
 from tests.support.db_service import DbServiceHandle
 from tests.support.events import fresh_kafka_settings
 
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3"))
+    engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
     await create_tables(engine)
     yield engine
     await engine.dispose()

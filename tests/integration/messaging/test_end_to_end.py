@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -14,7 +13,7 @@ from payment_service.api.app import create_app
 from payment_service.messaging.client import Record
 from payment_service.settings import KafkaSettings, RelaySettings, Settings
 from payment_service.worker.main import serve_worker
-from tests.integration.conftest import VISA, Shop, app_client, card_body, store_path
+from tests.integration.conftest import VISA, Shop, app_client, card_body, store_rows
 from tests.integration.messaging.conftest import RestartableKafka
 from tests.support.events import fresh_kafka_settings, header, read_topic, wait_until
 
@@ -27,8 +26,7 @@ def with_kafka(settings: Settings, kafka: KafkaSettings) -> Settings:
 
 
 def unpublished(settings: Settings) -> int:
-    with contextlib.closing(sqlite3.connect(store_path(settings))) as conn:
-        return int(conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0])
+    return int(store_rows(settings, "SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0])
 
 
 async def outbox_drained(settings: Settings) -> bool:

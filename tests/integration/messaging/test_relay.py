@@ -1,4 +1,4 @@
-"""OutboxRelay against a real broker and a real SQLite store."""
+"""OutboxRelay against a real broker and a real store (SQLite, or PostgreSQL with PAYMENTS_TEST_POSTGRES_URL)."""
 
 import asyncio
 import contextlib
@@ -14,8 +14,8 @@ from payment_service.domain.errors import MessagingUnavailable
 from payment_service.domain.events import OutboundEvent
 from payment_service.messaging.publisher import EventPublisher, create_producer
 from payment_service.services.outbox_relay import OutboxRelay
-from payment_service.settings import KafkaSettings, RelaySettings
-from payment_service.store.database import Database
+from payment_service.settings import KafkaSettings, RelaySettings, StoreSettings
+from payment_service.store.database import Database, create_engine
 from payment_service.store.outbox import add_events, fetch_backlog, outbox
 from tests.conftest import free_tcp_ports
 from tests.integration.messaging.conftest import RestartableKafka
@@ -103,6 +103,31 @@ class TestOutboxRelay:
         assert len(records) == 30
         assert_in_order_per_key(records, events)  # type: ignore[arg-type]
         assert [orjson.loads(r.value or b"")["version"] for r in by_key(records)["order-0"]] == list(range(1, 31, 3))
+        assert await backlog(engine) == 0
+
+    async def test_two_relays_on_one_store_share_the_rows_and_publish_each_once(
+        self, engine: AsyncEngine, kafka_settings: KafkaSettings
+    ) -> None:
+        # Two engines, as two processes would have (on PostgreSQL the claims skip each other's locked rows).
+        other_engine = create_engine(StoreSettings(database_url=engine.url.render_as_string(hide_password=False)))
+        events = make_events(120)
+        await add(engine, events)
+
+        try:
+            async with publisher_for(kafka_settings) as first, publisher_for(kafka_settings) as second:
+                counts = await asyncio.gather(
+                    OutboxRelay(Database(engine), first, RelaySettings(batch_size=5), name="a").publish_pending(),
+                    OutboxRelay(
+                        Database(other_engine), second, RelaySettings(batch_size=5), name="b"
+                    ).publish_pending(),
+                )
+        finally:
+            await other_engine.dispose()
+
+        records = await read_topic(kafka_settings.bootstrap_servers, kafka_settings.payment_topic, at_least=120)
+        assert sum(counts) == 120
+        assert min(counts) > 0
+        assert sorted(str(header(r, "ce_id")) for r in records) == sorted(e.event_id for e in events)
         assert await backlog(engine) == 0
 
     async def test_rows_stay_unpublished_when_the_broker_does_not_acknowledge(

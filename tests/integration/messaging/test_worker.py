@@ -12,6 +12,7 @@ from payment_service.store.database import create_engine, create_tables
 from payment_service.store.outbox import add_events, fetch_backlog
 from payment_service.worker.main import serve_worker
 from tests.integration.messaging.conftest import Order
+from tests.support.databases import database_url
 from tests.support.db_service import DbServiceHandle
 from tests.support.events import committed_offsets, make_payment_record, payment_event, wait_until
 
@@ -22,7 +23,7 @@ def worker_settings(tmp_path: Path, kafka: KafkaSettings, db_service: DbServiceH
     return Settings(
         kafka=kafka,
         db_service=DbServiceSettings(base_url=db_service.base_url, max_retries=1, backoff_ms=10),
-        store=StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"),
+        store=StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")),
         relay=RelaySettings(sweep_interval_s=0.1, max_backoff_s=0.5),
     )
 
@@ -74,7 +75,7 @@ class TestWorker:
             "PAYMENTS_KAFKA__DLQ_TOPIC": kafka_settings.dlq_topic,
             "PAYMENTS_KAFKA__CONSUMER_GROUP": kafka_settings.consumer_group,
             "PAYMENTS_DB_SERVICE__BASE_URL": db_service.base_url,
-            "PAYMENTS_STORE__DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}",
+            "PAYMENTS_STORE__DATABASE_URL": database_url(tmp_path / "store.sqlite3"),
         }
         process = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).parent / "payment-service"),

@@ -1,3 +1,4 @@
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +126,24 @@ class TestPatchOrder:
         response = patch(client, order["id"], "approved", "pay_B")
         assert (response.status_code, response.json()["code"]) == (409, "order_already_paid")
         assert client.get(f"/orders/{order['id']}").json()["payment_id"] == "pay_A"
+
+    async def test_concurrent_approvals_by_different_payments_let_exactly_one_win(
+        self, db_service: DbServiceHandle, order: dict[str, Any]
+    ) -> None:
+        async with httpx.AsyncClient(base_url=db_service.base_url, timeout=30) as http, asyncio.timeout(30):
+            responses = await asyncio.gather(
+                *(
+                    http.patch(f"/orders/{order['id']}", json={"payment_status": "approved", "payment_id": f"pay_{n}"})
+                    for n in range(20)
+                )
+            )
+
+        winners = [r.json()["payment_id"] for r in responses if r.status_code == 200]
+        assert len(winners) == 1
+        assert {(r.status_code, r.json()["code"]) for r in responses if r.status_code != 200} == {
+            (409, "order_already_paid")
+        }
+        assert db_service.get_order(order["id"])["payment_id"] == winners[0]  # type: ignore[index]
 
     def test_approval_of_a_cancelled_order_is_a_409(self, client: httpx.Client, order: dict[str, Any]) -> None:
         assert client.post(f"/orders/{order['id']}/cancel").json()["status"] == "cancelled"

@@ -1,11 +1,11 @@
 import asyncio
-import sqlite3
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.reference_db.factories import payment_body
+from tests.support.databases import execute_sql, on_postgres
 from tests.support.db_service import DbServiceHandle
 
 
@@ -20,8 +20,23 @@ def put(client: httpx.Client, payment_id: str, body: dict[str, Any]) -> httpx.Re
     return client.put(f"/payments/{payment_id}", json=body)
 
 
-def sqlite_path(db_service: DbServiceHandle) -> str:
-    return db_service.settings.database_url.removeprefix("sqlite+aiosqlite:///")
+def refuse_paid_orders(db_service: DbServiceHandle, *, order_id: int | None = None) -> None:
+    """Make the database itself refuse to mark an order (any, or `order_id`) paid, with a trigger."""
+    only = "" if order_id is None else f" AND NEW.id = {int(order_id)}"
+    if on_postgres():
+        execute_sql(
+            db_service.settings.database_url,
+            "CREATE FUNCTION refuse_paid() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused by test'; END $$",
+            "CREATE TRIGGER refuse_paid BEFORE UPDATE OF status ON orders FOR EACH ROW "
+            f"WHEN (NEW.status = 'paid'{only}) EXECUTE FUNCTION refuse_paid()",
+        )
+        return
+    execute_sql(
+        db_service.settings.database_url,
+        "CREATE TRIGGER refuse_paid BEFORE UPDATE OF status ON orders "
+        f"WHEN NEW.status = 'paid'{only} BEGIN SELECT RAISE(ABORT, 'refused by test'); END",
+    )
 
 
 class TestPutPayment:
@@ -187,11 +202,7 @@ class TestPutPayment:
         self, db_service: DbServiceHandle, client: httpx.Client, order: dict[str, Any]
     ) -> None:
         # Make the order update fail inside the database: the payment insert must roll back with it.
-        with sqlite3.connect(sqlite_path(db_service)) as conn:
-            conn.execute(
-                "CREATE TRIGGER refuse_paid BEFORE UPDATE OF status ON orders "
-                "WHEN NEW.status = 'paid' BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
-            )
+        refuse_paid_orders(db_service)
         response = put(client, "pay_A", payment_body(order["id"], order["customer_id"]))
         assert (response.status_code, response.json()["code"]) == (500, "internal_error")
         assert db_service.get_payment("pay_A") is None
@@ -254,12 +265,7 @@ class TestBatchedWrites:
         self, db_service: DbServiceHandle, order: dict[str, Any]
     ) -> None:
         protected = db_service.create_order(order["customer_id"], [(order["items"][0]["product_id"], 1)])
-        with sqlite3.connect(sqlite_path(db_service)) as conn:
-            conn.execute(
-                "CREATE TRIGGER refuse_paid BEFORE UPDATE OF status ON orders "
-                f"WHEN NEW.id = {int(protected['id'])} AND NEW.status = 'paid' "
-                "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
-            )
+        refuse_paid_orders(db_service, order_id=int(protected["id"]))
         failing = payment_body(protected["id"], order["customer_id"])
         others = [payment_body(order["id"], order["customer_id"], status="declined") for _ in range(30)]
         async with httpx.AsyncClient(base_url=db_service.base_url, timeout=30) as http, asyncio.timeout(30):

@@ -6,7 +6,6 @@ are written into the store directly, as the pay flow would have left them. Time 
 """
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,18 +23,13 @@ from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
 from payment_service.worker.main import serve_worker
-from tests.integration.conftest import VISA, Shop, app_client, card_body, store_path
+from tests.integration.conftest import VISA, Shop, app_client, card_body, store_rows
 from tests.support.events import wait_until
 from tests.support.simulator import ManualClock, SimulatorHandle
 
 DEADLINE_S = 10
 DECLINE_ZIP = "46282"  # the simulator declines charges billed to this ZIP (reason 2)
 GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, max_backoff_s=0.04)
-
-
-def store_rows(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(store_path(settings)) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def outbox_types(settings: Settings, order_id: str) -> list[str]:
