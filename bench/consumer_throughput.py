@@ -22,15 +22,13 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,16 +46,9 @@ from payment_service.services.recording import PaymentRecorder
 from payment_service.settings import DbServiceSettings, KafkaSettings, RelaySettings, StoreSettings
 from payment_service.store.database import Database, create_engine, create_tables
 from payment_service.store.outbox import add_events, outbox
+from processes import cpu_seconds, free_port, free_ports, started, venv_command, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 @contextmanager
@@ -83,29 +74,16 @@ def kafka_broker() -> Iterator[tuple[str, Path | None]]:
 @contextmanager
 def reference_db_service() -> Iterator[tuple[str, int]]:
     """A `reference-db-service serve` process on a fresh SQLite file: its base URL and pid."""
-    (port,) = free_ports(1)
+    port = free_port()
     tmp = tempfile.mkdtemp(prefix="bench-db-")
     env = {**os.environ, "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/db.sqlite3"}
-    exe = str(Path(sys.executable).parent / "reference-db-service")
-    process = subprocess.Popen(
-        [exe, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    command = [venv_command("reference-db-service"), "serve", "--port", str(port)]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("reference db-service did not start")
-            time.sleep(0.1)
-        yield base_url, process.pid
+        with started(command, env=env) as process:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until_healthy(base_url, process)
+            yield base_url, process.pid
     finally:
-        process.terminate()
-        process.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -170,12 +148,6 @@ def make_orders(base_url: str, count: int) -> list[tuple[str, str]]:
             ).json()
             orders.append((str(order["id"]), str(customer["id"])))
         return orders
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), to tell where the CPU goes."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def broker_pid(data_dir: Path | None) -> int | None:

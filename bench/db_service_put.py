@@ -26,23 +26,20 @@ prints the top frames; take CPU figures from a run without it.
 import argparse
 import asyncio
 import collections
-import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from processes import cpu_seconds, free_port, started, wait_until_healthy
+from profiling import print_profile, profiling
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
@@ -51,25 +48,6 @@ MIXES = ("put", "pay", "order", "customer", "products", "patch")
 
 Request = tuple[str, str, bytes | None]  # method, path, body
 Unit = list[Request]  # sent one after another on one connection
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def wait_until_healthy(http: httpx.AsyncClient, server: subprocess.Popen[bytes]) -> None:
-    async with asyncio.timeout(START_TIMEOUT_S):
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"reference-db-service exited with {server.returncode}")
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)  # a start-up poll, not a test
 
 
 def payment(order: dict[str, Any], n: int, version: int, status: str) -> dict[str, Any]:
@@ -132,13 +110,12 @@ async def create_orders(http: httpx.AsyncClient, count: int, *, products: int = 
     return list(await asyncio.gather(*(create() for _ in range(count))))
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), to tell server cost from client cost."""
+def server_cpu_seconds(pid: int) -> float | None:
+    """The server's CPU time so far, or None when its /proc entry cannot be read."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return cpu_seconds(pid)
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RawHttpClient:
@@ -244,13 +221,13 @@ async def drive(
         if raw is not None:
             await raw.close()
 
-    server_cpu_before = cpu_seconds(server_pid)
+    server_cpu_before = server_cpu_seconds(server_pid)
     client_cpu_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     measurement.elapsed_s = time.perf_counter() - started
     measurement.client_cpu_s = time.process_time() - client_cpu_before
-    server_cpu_after = cpu_seconds(server_pid)
+    server_cpu_after = server_cpu_seconds(server_pid)
     if server_cpu_before is not None and server_cpu_after is not None:
         measurement.server_cpu_s = server_cpu_after - server_cpu_before
     return measurement
@@ -300,56 +277,6 @@ async def verify_pay_flow(http: httpx.AsyncClient, orders: list[dict[str, Any]],
     )
 
 
-@contextlib.contextmanager
-def profiling(pid: int, output: Path | None) -> Iterator[None]:
-    if output is None:
-        yield
-        return
-    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    args = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--output", str(output)]
-    proc = subprocess.Popen([*args, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # py-spy attaches asynchronously; it has no readiness signal
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-
-
-def print_profile(collapsed: Path, top: int = 30) -> None:
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
-        total += count
-        frames = [_short_frame(frame) for frame in stack.split(";")]
-        own[frames[-1]] += count
-        for frame in set(frames):
-            inclusive[frame] += count
-    if not total:
-        print("profile: no samples")
-        return
-    print(f"profile: {total} samples of the server ({collapsed})")
-    for title, counter in (("own time", own), ("including callees", inclusive)):
-        print(f"  {title}:")
-        for frame, count in counter.most_common(top):
-            print(f"    {100 * count / total:5.1f}%  {frame}")
-
-
-def _short_frame(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "src/", "lib/python3.11/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{name} ({path})"
-
-
 async def run(args: argparse.Namespace, base_url: str, server_pid: int) -> None:
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as http:
@@ -377,7 +304,7 @@ async def run(args: argparse.Namespace, base_url: str, server_pid: int) -> None:
         else:
             await verify_pay_flow(http, orders[WARMUP_REQUESTS:], measurement)
     if args.profile is not None:
-        print_profile(args.profile)
+        print_profile(args.profile, subject="the server", top=30)
 
 
 def main() -> None:
@@ -395,18 +322,10 @@ def main() -> None:
         env = os.environ | {"REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"}
         env.pop("REFERENCE_DB_TOKEN", None)
         command = [sys.executable, "-m", "reference_db_service", "serve", "--port", str(port)]
-        server = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
-        try:
-
-            async def go() -> None:
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                    await wait_until_healthy(http, server)
-                await run(args, f"http://127.0.0.1:{port}", server.pid)
-
-            asyncio.run(go())
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        with started(command, env=env, stdout=None, stderr=None, cwd=REPO_ROOT) as server:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until_healthy(base_url, server, deadline_s=START_TIMEOUT_S)
+            asyncio.run(run(args, base_url, server.pid))
 
 
 if __name__ == "__main__":

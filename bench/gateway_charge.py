@@ -14,9 +14,7 @@ import argparse
 import asyncio
 import logging
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,9 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 
-import httpx
 import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -37,56 +33,29 @@ from payment_service.gateway import wire
 from payment_service.gateway.client import AuthorizeNetGateway, build_http_client
 from payment_service.gateway.outcomes import classify_transaction
 from payment_service.settings import GatewaySettings
+from processes import cpu_seconds, free_port, started, venv_command, wait_until_healthy
 
 LOGIN_ID = "bench-login"
 TRANSACTION_KEY = "benchTransKey001"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def process_cpu_s(pid: int) -> float:
-    """User plus system CPU of another process (Linux), to show where the time goes."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextmanager
 def simulator_process(port: int) -> Iterator[tuple[str, int]]:
-    command = (
-        shutil.which("authorize-net-simulator", path=str(Path(sys.executable).parent)) or "authorize-net-simulator"
-    )
-    process = subprocess.Popen(
-        [command, "serve", "--port", str(port), "--login-id", LOGIN_ID, "--transaction-key", TRANSACTION_KEY],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "ANET_SIM_REQUEST_LOG_SIZE": "0"},
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # a separate process: readiness can only be observed by asking
-            if process.poll() is not None:
-                raise RuntimeError(f"simulator exited: {process.stderr.read().decode() if process.stderr else ''}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    command = [
+        venv_command("authorize-net-simulator"),
+        "serve",
+        "--port",
+        str(port),
+        "--login-id",
+        LOGIN_ID,
+        "--transaction-key",
+        TRANSACTION_KEY,
+    ]
+    env = {**os.environ, "ANET_SIM_REQUEST_LOG_SIZE": "0"}
+    with started(command, env=env, stderr=subprocess.PIPE, stop_signal=signal.SIGINT) as process:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(base_url, process)
         yield base_url, process.pid
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def make_request(number: int, run: str) -> ChargeRequest:
@@ -126,12 +95,12 @@ async def run_charges(
             kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
 
     times_started, wall_started = os.times(), time.perf_counter()
-    server_started = process_cpu_s(server_pid)
+    server_started = cpu_seconds(server_pid)
     async with asyncio.TaskGroup() as group:
         for _ in range(concurrency):
             group.create_task(worker())
     wall, times = time.perf_counter() - wall_started, os.times()
-    server_cpu = process_cpu_s(server_pid) - server_started
+    server_cpu = cpu_seconds(server_pid) - server_started
     user, system = times.user - times_started.user, times.system - times_started.system
     if kinds != {ChargeOutcomeKind.APPROVED: charges}:
         raise RuntimeError(f"expected only approvals, got {kinds}")

@@ -23,13 +23,9 @@ import asyncio
 import collections
 import contextlib
 import os
-import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,28 +35,10 @@ import aiohttp
 
 from payment_service.api.auth import mint_token
 from payment_service.settings import AuthSettings
+from processes import cpu_seconds, free_ports, started, user_and_system_seconds, venv_command, wait_until_healthy
+from profiling import print_profile, profiling
 
-VENV_BIN = Path(sys.executable).parent
 VISA = "4111111111111111"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    user_s, system_s = user_and_system_seconds(pid)
-    return user_s + system_s
-
-
-def user_and_system_seconds(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based, counting pid and comm).
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def own_cpu_seconds() -> float:
@@ -69,32 +47,12 @@ def own_cpu_seconds() -> float:
 
 
 @contextlib.contextmanager
-def process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-async def wait_until_up(
-    http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30.0
-) -> None:
-    async with asyncio.timeout(deadline_s):
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"process for {url} exited with {proc.returncode}")
-            with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with http.get(url) as response:
-                    if response.status < 500:
-                        return
-            await asyncio.sleep(0.1)  # another process: readiness can only be observed by asking
+def service(command: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with (
+        log_path.open("wb") as log,
+        started(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, stop_timeout_s=15) as proc,
+    ):
+        yield proc
 
 
 async def seed_orders(http: aiohttp.ClientSession, db_url: str, count: int, customers: int) -> list[tuple[str, str]]:
@@ -191,66 +149,9 @@ async def wait_for_outbox(store: Path, deadline_s: float) -> None:
                 await asyncio.sleep(0.2)  # another process's store: observed by polling
 
 
-@contextlib.contextmanager
-def profiling(pid: int, output: Path | None) -> Iterator[None]:
-    if output is None:
-        yield
-        return
-    py_spy = shutil.which("py-spy", path=str(VENV_BIN)) or "py-spy"
-    args = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--output", str(output)]
-    proc = subprocess.Popen([*args, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # py-spy attaches asynchronously; it has no readiness signal
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def print_profile(collapsed: Path, top: int = 25) -> None:
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
-        total += count
-        frames = [_short_frame(frame) for frame in stack.split(";")]
-        own[frames[-1]] += count
-        for frame in set(frames):
-            inclusive[frame] += count
-    if not total:
-        print("profile: no samples")
-        return
-    print(f"profile: {total} samples of the API ({collapsed})")
-    print("  own time (the frame itself):")
-    for frame, count in own.most_common(top):
-        print(f"    {100 * count / total:5.1f}%  {frame}")
-    print("  including callees:")
-    for frame, count in inclusive.most_common(top):
-        print(f"    {100 * count / total:5.1f}%  {frame}")
-
-
-def _short_frame(frame: str) -> str:
-    # py-spy raw frames: "function (path/to/module.py:line)"; group by function and module, not line.
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "src/", "lib/python3.11/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{name} ({path})"
-
-
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="pay-bench-"))
-    sim_port, db_port, api_port = free_port(), free_port(), free_port()
+    sim_port, db_port, api_port = free_ports(3)
     sim_url, db_url, api_url = (f"http://127.0.0.1:{p}" for p in (sim_port, db_port, api_port))
     store = workdir / "payments.sqlite3"
     common = {"PYTHONUNBUFFERED": "1"}
@@ -268,22 +169,17 @@ async def run(args: argparse.Namespace) -> None:
         "PAYMENTS_GATEWAY__MAX_CONNECTIONS": str(max(args.pool, args.concurrency)),
     }
     with (
-        process(
-            [str(VENV_BIN / "authorize-net-simulator"), "serve", "--port", str(sim_port)], sim_env, workdir / "sim.log"
+        service(
+            [venv_command("authorize-net-simulator"), "serve", "--port", str(sim_port)], sim_env, workdir / "sim.log"
         ) as sim,
-        process(
-            [str(VENV_BIN / "reference-db-service"), "serve", "--port", str(db_port)], db_env, workdir / "db.log"
+        service(
+            [venv_command("reference-db-service"), "serve", "--port", str(db_port)], db_env, workdir / "db.log"
         ) as db,
-        process(
-            [str(VENV_BIN / "payment-service"), "api", "--port", str(api_port)], api_env, workdir / "api.log"
-        ) as api,
+        service([venv_command("payment-service"), "api", "--port", str(api_port)], api_env, workdir / "api.log") as api,
     ):
+        for url, proc in ((sim_url, sim), (db_url, db), (api_url, api)):
+            wait_until_healthy(url, proc)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            await asyncio.gather(
-                wait_until_up(http, f"{sim_url}/_sim/transactions", sim),
-                wait_until_up(http, f"{db_url}/healthz", db),
-                wait_until_up(http, f"{api_url}/healthz", api),
-            )
             if args.latency_ms:
                 fault = {"kind": "latency", "latency_ms": args.latency_ms, "count": None, "probability": 1.0}
                 async with http.post(f"{sim_url}/_sim/faults", json=fault) as response:
@@ -339,7 +235,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(f"logs: {workdir}")
     if args.profile is not None:
-        print_profile(args.profile)
+        print_profile(args.profile, subject="the API", top=25)
 
 
 def main() -> None:

@@ -1,0 +1,102 @@
+"""Processes the benchmarks start and measure: free ports, services started and stopped, CPU time from /proc.
+
+The benchmarks run as `.venv/bin/python bench/<script>.py`, which puts `bench/` on `sys.path`, so they
+import this module as `processes`.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+
+Output = int | IO[bytes] | None  # what `subprocess.Popen` takes for stdout and stderr
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 (all bound at once, so no two are the same)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
+def free_port() -> int:
+    (port,) = free_ports(1)
+    return port
+
+
+def user_and_system_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far (Linux /proc), to tell where the CPU goes."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, counting pid and comm).
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    user_s, system_s = user_and_system_seconds(pid)
+    return user_s + system_s
+
+
+def venv_command(name: str) -> str:
+    """A console script of this virtualenv (the one running the benchmark), else `name` from PATH."""
+    return shutil.which(name, path=str(VENV_BIN)) or name
+
+
+def stop(process: subprocess.Popen[bytes], *, stop_signal: int = signal.SIGTERM, timeout_s: float = 10.0) -> None:
+    """Ask a process to exit, and kill it when it has not within `timeout_s`."""
+    process.send_signal(stop_signal)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def started(
+    command: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: Output = subprocess.DEVNULL,
+    stderr: Output = subprocess.DEVNULL,
+    cwd: Path | None = None,
+    stop_signal: int = signal.SIGTERM,
+    stop_timeout_s: float = 10.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process running `command` (with the whole environment `env`, default this one's), stopped on exit."""
+    process = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr, cwd=cwd)
+    try:
+        yield process
+    finally:
+        stop(process, stop_signal=stop_signal, timeout_s=stop_timeout_s)
+
+
+def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], *, deadline_s: float = 30.0) -> None:
+    """Return once `GET {base_url}/healthz` answers 200; raise when the process exits or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"process for {base_url} exited with {process.returncode}: {stderr}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process for {base_url} not healthy after {deadline_s:.0f} s")
+        time.sleep(0.05)  # another process: readiness can only be observed by asking
