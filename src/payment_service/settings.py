@@ -119,6 +119,8 @@ class WorkerSettings(BaseModel):
     # Prometheus endpoint of the worker process (consumer, relay, reconciler); None turns it off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9102
+    # How often expired idempotency keys are deleted (their lifetime is `api.idempotency_ttl_s`).
+    idempotency_sweep_interval_s: float = 3600.0
 
 
 class LogSettings(BaseModel):

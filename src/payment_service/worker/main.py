@@ -19,6 +19,7 @@ from payment_service.logging import configure_logging
 from payment_service.messaging.client import MessagingError
 from payment_service.messaging.consumer import EventConsumer, RetryPolicy, create_consumer_client
 from payment_service.resources import open_resources
+from payment_service.services.housekeeping import IdempotencyKeySweeper
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
@@ -73,17 +74,20 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             db_service=resources.db_service,
             settings=settings.reconciler,
         )
+        sweeper = IdempotencyKeySweeper(resources.database, interval_s=settings.worker.idempotency_sweep_interval_s)
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
         async with asyncio.TaskGroup() as group:
             relay_task = group.create_task(relay.run(), name="outbox-relay")
             consumer_task = group.create_task(_consume(consumer, stop, settings.relay.max_backoff_s), name="consumer")
             reconciler_task = group.create_task(reconciler.run(), name="reconciler")
+            sweeper_task = group.create_task(sweeper.run(), name="idempotency-key-sweeper")
             await stop.wait()
             log.info("worker.stopping")
             consumer.stop()
             await consumer_task
             # Between look-ups or mid-write: an unfinished change rolls back and is redone next start.
             reconciler_task.cancel()
+            sweeper_task.cancel()
             relay_task.cancel()
     log.info("worker.stopped")
 
