@@ -37,6 +37,9 @@ log = structlog.get_logger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _RETRIED_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+# Refusals that say nothing about the record (a rotated service token, a proxy's timeout): a payment
+# event answered so is retried, not dead-lettered.
+_TRANSIENT_REFUSALS: Final = frozenset({401, 403, 408, 429})
 _PROPAGATED_CONTEXT: Final = (("request_id", "X-Request-ID"), ("traceparent", "traceparent"))
 
 
@@ -137,8 +140,14 @@ class DbServiceClient:
             DbServiceError: the db-service refused the record (a permanent failure).
         """
         response = await self._send("PUT", f"payments/{record.id}", content=record.model_dump_json().encode())
-        self._raise_for_status(response)
-        return response.status_code == 201
+        status = response.status_code
+        if status in (200, 201):
+            return status == 201
+        if 400 <= status < 500 and status not in _TRANSIENT_REFUSALS:
+            raise DbServiceError(f"db-service answered {status} to {response.method}")
+        # Anything else (a redirect, 202/204, a refused credential) did not record the payment: the
+        # consumer must retry, never commit past it.
+        raise DbServiceUnavailable(f"db-service answered {status} to {response.method}; not recorded")
 
     async def fetch_payment(self, payment_id: str) -> PaymentRecorded | None:
         response = await self._send("GET", f"payments/{payment_id}")

@@ -195,10 +195,10 @@ class PaymentService:
             async with self._database.reading() as conn:
                 found = await idempotency.find_key(conn, key, fingerprint=fingerprint, now=self._now())
             if found is not None:
-                return await self._current(self._answer_taken_key(found), render)
+                return await self._answer_taken_key(found, render)
         prepared = await self._prepare(command, customer_id=customer_id, key=key, fingerprint=fingerprint)
-        if isinstance(prepared, PayResult):  # a concurrent request with this key finished first
-            return await self._current(prepared, render)
+        if isinstance(prepared, KeyClaim):  # a concurrent request with this key took it first
+            return await self._answer_taken_key(prepared, render)
         # The attempt is persisted: finish charging and recording even if this request is cancelled.
         task = asyncio.get_running_loop().create_task(self._charge_and_record(prepared, key, render))
         self._finishing.add(task)
@@ -220,13 +220,21 @@ class PaymentService:
             return replay
         return replace(replay, response=render(payment))
 
-    @staticmethod
-    def _answer_taken_key(claim: KeyClaim) -> PayResult:
+    async def _answer_taken_key(self, claim: KeyClaim, render: ResponseRenderer) -> PayResult:
         """The answer when the key is not ours to claim: a replay, or why not. Raises for a key in flight or reused."""
         match claim.state:
             case ClaimState.COMPLETED if claim.response is not None:
                 log.info("idempotency_key.replayed", payment_id=claim.payment_id)
-                return PayResult(claim.response, claim.payment_id, replayed=True)
+                return await self._current(PayResult(claim.response, claim.payment_id, replayed=True), render)
+            case ClaimState.IN_FLIGHT if claim.payment_id is not None:
+                # The request that claimed the key died after sending, or lost its result to the reconciler:
+                # once the attempt is settled, the payment itself is the answer.
+                async with self._database.reading() as conn:
+                    payment = await payment_rows.fetch_payment(conn, claim.payment_id)
+                if payment is None or payment.status is PaymentStatus.PROCESSING:
+                    raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
+                log.info("idempotency_key.answered_from_payment", payment_id=payment.payment_id)
+                return PayResult(render(payment), payment.payment_id, payment, replayed=True)
             case ClaimState.IN_FLIGHT | ClaimState.COMPLETED | ClaimState.CLAIMED:
                 raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed")
             case ClaimState.MISMATCH:
@@ -234,10 +242,10 @@ class PaymentService:
 
     async def _prepare(
         self, command: PayCommand, *, customer_id: str, key: IdempotencyKey | None, fingerprint: str
-    ) -> _Checkout | PayResult:
+    ) -> _Checkout | KeyClaim:
         """Read and price the order, then claim the key and persist the attempt in one transaction.
 
-        Returns the checkout to charge, or the answer for a key a concurrent request took meanwhile.
+        Returns the checkout to charge, or what a concurrent request left on the key it took meanwhile.
         """
         order = await self._db_service.fetch_order(command.order_id)
         ensure_payable(order, customer_id=customer_id)
@@ -270,10 +278,15 @@ class PaymentService:
         async with self._database.transaction() as conn:
             if key is not None:
                 claim = await idempotency.claim_key(
-                    conn, key, fingerprint=fingerprint, now=now, expires_at=now + self._idempotency_ttl
+                    conn,
+                    key,
+                    fingerprint=fingerprint,
+                    now=now,
+                    expires_at=now + self._idempotency_ttl,
+                    payment_id=payment_id,
                 )
                 if claim.state is not ClaimState.CLAIMED:
-                    return self._answer_taken_key(claim)
+                    return claim
             await payment_rows.insert_payment(conn, attempt, reason="attempt_created")
         return _Checkout(order, customer, products, attempt, request)
 
@@ -322,15 +335,39 @@ class PaymentService:
             # Nothing was charged: record the attempt failed, free the key for a retry, answer 503.
             result = outcome.result if outcome is not None else GatewayResult(message="The gateway was unreachable.")
             failed = self._settled(attempt, PaymentStatus.FAILED, result)
-            await self._record(checkout, failed, key=key, response=None)
+            try:
+                await self._record(checkout, failed, key=key, response=None)
+            except PaymentVersionConflict:
+                return await self._settled_elsewhere(attempt, key, render)
             if outcome is None:
                 raise GatewayUnavailable("the payment gateway is unreachable; nothing was charged")
             raise GatewayConfigurationError("the payment gateway rejected our configuration; nothing was charged")
         payment = self._settled(attempt, outcome.payment_status, outcome.result)
         response = render(payment)
-        payment = await self._record(checkout, payment, key=key, response=response)
+        try:
+            payment = await self._record(checkout, payment, key=key, response=response)
+        except PaymentVersionConflict:
+            return await self._settled_elsewhere(attempt, key, render)
         await self._update_order(payment)
         return PayResult(response, payment.payment_id, payment)
+
+    async def _settled_elsewhere(
+        self, attempt: Payment, key: IdempotencyKey | None, render: ResponseRenderer
+    ) -> PayResult:
+        """The reconciler settled the attempt from the gateway before our answer was recorded: its record stands.
+
+        Answer what it recorded, and complete the key with that answer so a retry replays it.
+        """
+        async with self._database.reading() as conn:
+            current = await payment_rows.fetch_payment(conn, attempt.payment_id)
+        if current is None:  # the attempt row cannot vanish; refuse to guess
+            raise PaymentVersionConflict(f"payment {attempt.payment_id} changed while it was being recorded")
+        response = render(current)
+        if key is not None:
+            async with self._database.transaction() as conn:
+                await idempotency.complete_key(conn, key, payment_id=current.payment_id, response=response)
+        log.warning("payment.settled_by_reconciler", payment_id=current.payment_id, status=current.status.value)
+        return PayResult(response, current.payment_id, current)
 
     async def _charge(self, checkout: _Checkout) -> ChargeOutcome | None:
         """The gateway's outcome; None when nothing was sent (unreachable)."""
@@ -384,7 +421,7 @@ class PaymentService:
                 await outbox.add_events(conn, events)
         except PaymentVersionConflict:
             # The reconciler settled it first; its record stands, from the gateway itself.
-            log.error("payment.recording_conflict", payment_id=payment.payment_id, status=payment.status.value)
+            log.warning("payment.recording_conflict", payment_id=payment.payment_id, status=payment.status.value)
             raise
         metrics.PAYMENTS_BY_STATUS[payment.status].inc()
         log.info(

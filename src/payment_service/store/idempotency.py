@@ -42,7 +42,7 @@ class StoredResponse:
 class KeyClaim:
     state: ClaimState
     response: StoredResponse | None = None  # with COMPLETED
-    payment_id: str | None = None  # with COMPLETED
+    payment_id: str | None = None  # with COMPLETED, and IN_FLIGHT when the claim named its attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ _SELECT_KEY = Statement(
         idempotency_keys.c.expires_at,
     ).where(*_KEY_MATCHES)
 )
-_NEW_KEY_COLUMNS = ("customer_id", "key", "fingerprint", "state", "created_at", "expires_at")
+_NEW_KEY_COLUMNS = ("customer_id", "key", "fingerprint", "state", "payment_id", "created_at", "expires_at")
 # Inserted first and read only when taken: a claim of a fresh key is one statement. DO NOTHING, not an
 # IntegrityError, as PostgreSQL aborts the whole transaction on an error.
 _INSERT_KEY = Statement(
@@ -101,18 +101,29 @@ def _classify(row: Row, *, fingerprint: str, now: datetime) -> KeyClaim | None:
         return KeyClaim(ClaimState.MISMATCH)
     if state == _COMPLETED:
         return KeyClaim(ClaimState.COMPLETED, StoredResponse(response_status, response_body), payment_id)
-    return KeyClaim(ClaimState.IN_FLIGHT)
+    return KeyClaim(ClaimState.IN_FLIGHT, None, payment_id)
 
 
 async def claim_key(
-    conn: AsyncConnection, key: IdempotencyKey, *, fingerprint: str, now: datetime, expires_at: datetime
+    conn: AsyncConnection,
+    key: IdempotencyKey,
+    *,
+    fingerprint: str,
+    now: datetime,
+    expires_at: datetime,
+    payment_id: str | None = None,
 ) -> KeyClaim:
-    """Claim `key` for a request with `fingerprint`, unless it is taken; call in a write transaction."""
+    """Claim `key` for a request with `fingerprint`, unless it is taken; call in a write transaction.
+
+    `payment_id` names the attempt the key is claimed for, so that a retry can still be answered from
+    the payment if the request that claimed it never completes the key (a crash after sending).
+    """
     new_key = {
         "customer_id": key.customer_id,
         "key": key.key,
         "fingerprint": fingerprint,
         "state": _IN_FLIGHT,
+        "payment_id": payment_id,
         "created_at": now,
         "expires_at": expires_at,
     }

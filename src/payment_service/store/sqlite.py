@@ -14,8 +14,8 @@ a disk flush:
   holds it, the wait (up to the busy timeout) happens on a thread;
 - checkpoints (copying the WAL into the database file, with fsyncs) are off the event loop: SQLite's
   automatic checkpoint is disabled on these connections, and after every `CHECKPOINT_EVERY_COMMITS`
-  commits of an engine's connections (counted together) the committing one runs a passive checkpoint
-  on a thread. Commits themselves (`synchronous=NORMAL` in WAL
+  commits of an engine's connections (counted together) the next write transaction first runs a
+  passive checkpoint on a thread. Commits themselves (`synchronous=NORMAL` in WAL
   mode) only append to the WAL and do not flush.
 """
 
@@ -35,10 +35,14 @@ class CheckpointSchedule:
     def __init__(self, every_commits: int = CHECKPOINT_EVERY_COMMITS) -> None:
         self._every_commits = every_commits
         self._commits = 0
+        # Set by any connection's commit, taken by the next write transaction of any connection.
+        self.pending = False
 
     def is_due_after_commit(self) -> bool:
         self._commits += 1
-        return self._commits % self._every_commits == 0
+        due = self._commits % self._every_commits == 0
+        self.pending = self.pending or due
+        return due
 
 
 class SqliteCursor:
@@ -138,6 +142,11 @@ class SqliteConnection:
     async def begin_immediate(self) -> None:
         """Take the write lock: at once when it is free, else wait for it on a thread."""
         connection = self._open
+        if self._checkpoints.pending:
+            # Run before a write transaction, not after a commit: a caller cancelled here has committed
+            # nothing, while one cancelled after its commit would believe its committed write failed.
+            await asyncio.to_thread(_checkpoint, connection)
+            self._checkpoints.pending = False
         try:
             connection.execute(BEGIN_IMMEDIATE)
         except sqlite3.OperationalError as exc:
@@ -163,8 +172,7 @@ class SqliteConnection:
         if not connection.in_transaction:
             return
         connection.commit()
-        if self._checkpoints.is_due_after_commit():
-            await asyncio.to_thread(_checkpoint, connection)
+        self._checkpoints.is_due_after_commit()
 
     async def rollback(self) -> None:
         connection = self._open

@@ -129,3 +129,26 @@ class TestDbServiceClient:
             client = DbServiceClient(http, settings)
             with pytest.raises(DbServiceError, match="401"):
                 await client.fetch_customer("1")
+
+    async def test_a_payment_refused_for_its_content_is_a_permanent_error(
+        self, client: DbServiceClient, db_service: DbServiceHandle
+    ) -> None:
+        customer = db_service.create_customer()
+        unknown_order = _record("pay_PUT2", "404404", str(customer["id"]), version=1, status=PaymentStatus.APPROVED)
+
+        with pytest.raises(DbServiceError, match="422"):
+            await client.put_payment(unknown_order)
+
+    async def test_a_payment_refused_for_a_bad_token_is_retried_not_dropped(self, db_service: DbServiceHandle) -> None:
+        # A rotated service token says nothing about the record: the consumer must retry, not dead-letter it.
+        customer = db_service.create_customer()
+        product = db_service.create_product("Mug", "19.99")
+        order_id = str(db_service.create_order(customer["id"], [(product["id"], 1)])["id"])
+        settings = _settings(db_service.base_url, token="rotated-token-0000000000")
+        async with build_http_client(settings) as http:
+            client = DbServiceClient(http, settings)
+            with pytest.raises(DbServiceUnavailable, match="401"):
+                await client.put_payment(
+                    _record("pay_PUT3", order_id, str(customer["id"]), version=1, status=PaymentStatus.APPROVED)
+                )
+        assert db_service.get_payment("pay_PUT3") is None

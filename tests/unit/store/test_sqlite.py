@@ -87,3 +87,13 @@ class TestCheckpointSchedule:
         due = [schedule.is_due_after_commit() for _ in range(7)]
 
         assert due == [False, False, True, False, False, True, False]
+
+    def test_a_due_checkpoint_stays_pending_until_a_write_takes_it(self) -> None:
+        schedule = CheckpointSchedule(every_commits=2)
+
+        schedule.is_due_after_commit()
+        assert not schedule.pending
+        schedule.is_due_after_commit()
+        schedule.is_due_after_commit()  # a later commit does not clear it
+
+        assert schedule.pending
