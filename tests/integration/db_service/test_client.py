@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
+from starlette.types import Receive, Scope, Send
 
 from payment_service.db_service.client import DbServiceClient, build_http_client
 from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
@@ -13,7 +14,7 @@ from payment_service.domain.events import GatewayDetails, PaymentRecorded
 from payment_service.domain.payments import PaymentStatus
 from payment_service.settings import DbServiceSettings
 from tests.support.db_service import DbServiceHandle, run_db_service
-from tests.support.servers import bind_free_socket
+from tests.support.servers import bind_free_socket, serve_app
 
 TOKEN = "service-token-0123456789"
 
@@ -152,3 +153,23 @@ class TestDbServiceClient:
                     _record("pay_PUT3", order_id, str(customer["id"]), version=1, status=PaymentStatus.APPROVED)
                 )
         assert db_service.get_payment("pay_PUT3") is None
+
+
+class TestPutPaymentAnswers:
+    """What a proxy in front of the db-service may answer instead of it: none of these recorded the payment."""
+
+    @pytest.mark.parametrize("status", [202, 204, 307, 308])
+    async def test_an_answer_other_than_200_or_201_is_retried_not_taken_as_recorded(self, status: int) -> None:
+        async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
+            headers = [(b"location", b"/elsewhere")] if status >= 300 else []
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+
+        with serve_app(proxy, lifespan="off") as base_url:
+            settings = _settings(base_url)
+            async with build_http_client(settings) as http:
+                client = DbServiceClient(http, settings)
+                with pytest.raises(DbServiceUnavailable, match=str(status)):
+                    await client.put_payment(_record("pay_P1", "1", "1", version=1, status=PaymentStatus.APPROVED))
