@@ -175,21 +175,6 @@ def _timestamp(value: datetime) -> str:
 
 
 def payment_dict(payment: Payment) -> dict[str, Any]:
-    result = payment.gateway
-    gateway: dict[str, Any] | None = None
-    if result is not None:
-        gateway = {
-            "name": result.name,
-            "transaction_id": result.transaction_id,
-            "auth_code": result.auth_code,
-            "response_code": result.response_code,
-            "reason_code": result.reason_code,
-            "message": result.message,
-            "avs_result": result.avs_result,
-            "cvv_result": result.cvv_result,
-            "account_number": result.account_number,
-            "account_type": result.account_type,
-        }
     return {
         "id": payment.payment_id,
         "order_id": payment.order_id,
@@ -197,7 +182,7 @@ def payment_dict(payment: Payment) -> dict[str, Any]:
         "status": payment.status.value,
         "amount": str(payment.amount.amount),
         "currency": payment.amount.currency,
-        "gateway": gateway,
+        "gateway": payment.gateway.as_dict() if payment.gateway is not None else None,
         "created_at": _timestamp(payment.created_at),
         "updated_at": _timestamp(payment.updated_at),
     }

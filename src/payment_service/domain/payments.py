@@ -197,6 +197,21 @@ class GatewayResult:
     account_type: str | None = None
     name: str = "authorize.net"
 
+    def as_dict(self) -> dict[str, str | None]:
+        """The fields in the order of the payment resource's `gateway` object (DESIGN §3)."""
+        return {
+            "name": self.name,
+            "transaction_id": self.transaction_id,
+            "auth_code": self.auth_code,
+            "response_code": self.response_code,
+            "reason_code": self.reason_code,
+            "message": self.message,
+            "avs_result": self.avs_result,
+            "cvv_result": self.cvv_result,
+            "account_number": self.account_number,
+            "account_type": self.account_type,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ChargeOutcome:

@@ -92,20 +92,7 @@ def payment_record(payment: Payment) -> PaymentRecorded:
         status=payment.status,
         amount=str(payment.amount.amount),
         currency=payment.amount.currency,
-        gateway=GatewayDetails(
-            name=result.name,
-            transaction_id=result.transaction_id,
-            auth_code=result.auth_code,
-            response_code=result.response_code,
-            reason_code=result.reason_code,
-            message=result.message,
-            avs_result=result.avs_result,
-            cvv_result=result.cvv_result,
-            account_number=result.account_number,
-            account_type=result.account_type,
-        )
-        if result is not None
-        else None,
+        gateway=GatewayDetails.model_validate(result.as_dict()) if result is not None else None,
         created_at=payment.created_at,
         updated_at=payment.updated_at,
         version=payment.version,

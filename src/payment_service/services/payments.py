@@ -17,11 +17,11 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Final, TypeVar
+from typing import Final
 
 import structlog
 
@@ -38,7 +38,7 @@ from payment_service.domain.errors import (
     PaymentVersionConflict,
 )
 from payment_service.domain.events import OutboundEvent
-from payment_service.domain.orders import Customer, Order, Product, amount_due, ensure_payable
+from payment_service.domain.orders import amount_due, ensure_payable
 from payment_service.domain.payments import (
     BillTo,
     CardDetails,
@@ -53,8 +53,8 @@ from payment_service.domain.payments import (
 )
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.order_status import update_order_payment_status
-from payment_service.services.payment_events import OrderContext, payment_events
+from payment_service.services.orders import fetch_order_context, update_order_payment_status
+from payment_service.services.payment_events import OrderContext, payment_events, product_name
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -62,8 +62,6 @@ from payment_service.store.idempotency import ClaimState, IdempotencyKey, KeyCla
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-U = TypeVar("U")
 
 # Statuses the order's payment status is set to right away; declines and failures leave the order unpaid.
 ORDER_VISIBLE_STATUSES: Final = frozenset(
@@ -126,21 +124,9 @@ class PayResult:
 
 @dataclass(frozen=True, slots=True)
 class _Checkout:
-    order: Order
-    customer: Customer
-    products: dict[str, Product]
+    context: OrderContext
     attempt: Payment
     request: ChargeRequest
-
-
-async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
-    # gather() without return_exceptions leaves the other call running unobserved when one fails.
-    one, two = await asyncio.gather(first, second, return_exceptions=True)
-    if isinstance(one, BaseException):
-        raise one
-    if isinstance(two, BaseException):
-        raise two
-    return one, two
 
 
 class PaymentService:
@@ -252,10 +238,7 @@ class PaymentService:
         due = amount_due(order)
         if command.amount is not None and command.amount != due.amount:
             raise AmountMismatch("amount does not match the order total")
-        customer, products = await _both(
-            self._db_service.fetch_customer(order.customer_id),
-            self._db_service.fetch_products(item.product_id for item in order.items),
-        )
+        context = await fetch_order_context(self._db_service, order)
         now = self._now()
         payment_id = new_payment_id(now)
         method = command.payment_method
@@ -274,7 +257,7 @@ class PaymentService:
             updated_at=now,
             sent_at=now,
         )
-        request = self._charge_request(attempt, method, order, customer, products)
+        request = self._charge_request(attempt, method, context)
         async with self._database.transaction() as conn:
             if key is not None:
                 claim = await idempotency.claim_key(
@@ -288,11 +271,10 @@ class PaymentService:
                 if claim.state is not ClaimState.CLAIMED:
                     return claim
             await payment_rows.insert_payment(conn, attempt, reason="attempt_created")
-        return _Checkout(order, customer, products, attempt, request)
+        return _Checkout(context, attempt, request)
 
-    def _charge_request(
-        self, attempt: Payment, method: PaymentMethod, order: Order, customer: Customer, products: dict[str, Product]
-    ) -> ChargeRequest:
+    def _charge_request(self, attempt: Payment, method: PaymentMethod, context: OrderContext) -> ChargeRequest:
+        order, customer, products = context.order, context.customer, context.products
         address = customer.address
         street = address.line1 if not address.line2 else f"{address.line1}, {address.line2}"
         return ChargeRequest(
@@ -303,7 +285,7 @@ class PaymentService:
             line_items=tuple(
                 LineItem(
                     item_id=item.product_id,
-                    name=_product_name(products, item.product_id),
+                    name=product_name(products, item.product_id),
                     quantity=item.quantity,
                     unit_price=item.unit_price,
                 )
@@ -439,7 +421,7 @@ class PaymentService:
         return payment
 
     def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
-        return payment_events(payment, OrderContext(checkout.order, checkout.customer, checkout.products))
+        return payment_events(payment, checkout.context)
 
     async def _update_order(self, payment: Payment) -> None:
         if payment.status in ORDER_VISIBLE_STATUSES:
@@ -466,8 +448,3 @@ class PaymentService:
         if not is_admin and any(p.customer_id != customer_id for p in found):
             raise OrderNotFound(order_id)
         return found
-
-
-def _product_name(products: dict[str, Product], product_id: str) -> str:
-    product = products.get(product_id)
-    return product.name if product is not None else f"Product {product_id}"

@@ -50,7 +50,7 @@ from payment_service.domain.transactions import TransactionDetails, TransactionK
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
-from payment_service.services.order_status import update_order_payment_status
+from payment_service.services.orders import fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import outbox
@@ -410,10 +410,7 @@ class Reconciler:
         return done, changed
 
     async def _fetch_order_context(self, order_id: str) -> OrderContext:
-        order = await self._db_service.fetch_order(order_id)
-        customer = await self._db_service.fetch_customer(order.customer_id)
-        products = await self._db_service.fetch_products(item.product_id for item in order.items)
-        return OrderContext(order, customer, products)
+        return await fetch_order_context(self._db_service, await self._db_service.fetch_order(order_id))
 
     async def _update_order(self, payment: Payment) -> None:
         await update_order_payment_status(self._db_service, payment)

@@ -1,0 +1,62 @@
+"""What the use cases read from and tell the db-service about an order.
+
+`fetch_order_context` gathers what `order.paid` says about an order (customer and products fetched
+concurrently). `update_order_payment_status` is best effort by design: the payment stands whatever
+the db-service answers, and the payment consumer sets the order's status again from the published
+event, so a failure there is logged and counted.
+"""
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import structlog
+
+from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
+from payment_service.domain.orders import Order
+from payment_service.domain.payments import Payment
+from payment_service.services import metrics
+from payment_service.services.payment_events import OrderContext
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+async def fetch_order_context(db_service: DbServiceClient, order: Order) -> OrderContext:
+    """The order with its customer and products, the two fetched concurrently."""
+    customer, products = await _both(
+        db_service.fetch_customer(order.customer_id),
+        db_service.fetch_products(item.product_id for item in order.items),
+    )
+    return OrderContext(order, customer, products)
+
+
+async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    # gather() without return_exceptions leaves the other call running unobserved when one fails.
+    one, two = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two
+
+
+async def update_order_payment_status(db_service: DbServiceClient, payment: Payment) -> bool:
+    """PATCH the order with the payment's status; False (logged, counted) when the db-service refused or is down."""
+    try:
+        await db_service.update_order_payment(
+            payment.order_id, status=payment.status.value, payment_id=payment.payment_id
+        )
+    except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
+        metrics.ORDER_UPDATE_FAILURES.inc()
+        log.warning(
+            "order.payment_status_update_failed",
+            order_id=payment.order_id,
+            payment_id=payment.payment_id,
+            error=exc.code,
+        )
+        return False
+    return True
