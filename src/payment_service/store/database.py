@@ -5,6 +5,11 @@ Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two processes (API
 meet in a read-then-upgrade deadlock; the loser waits for the lock (on a thread, up to
 `SQLITE_BUSY_TIMEOUT_MS`) instead of failing. SQLite connections are our own (`store/sqlite.py`):
 statements run on the event loop, without aiosqlite's thread hop per cursor call.
+
+On PostgreSQL transactions begin and end on asyncpg (`store/postgres.py`), reads run in autocommit,
+and pooled connections are not pinged at check-out (`pool_pre_ping` is a transaction of its own per
+check-out): a connection the server dropped fails the transaction using it, which is thrown away
+(invalidated) and the caller's retry, like any database error, gets a fresh one.
 """
 
 import asyncio
@@ -22,6 +27,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payment_service.settings import StoreSettings
+from payment_service.store.postgres import PostgresDriver, postgres_driver
 from payment_service.store.sqlite import BEGIN_IMMEDIATE, CheckpointSchedule, SqliteConnection, connect_sqlite
 from payment_service.store.statements import driver_error, sqlite_driver
 
@@ -76,7 +82,7 @@ def create_engine(settings: StoreSettings) -> AsyncEngine:
         kwargs.update(pool_size=10, max_overflow=10)
         url = url.set(drivername="sqlite+aiosqlite")
     else:
-        kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        kwargs.update(pool_size=40, max_overflow=10)
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
@@ -115,6 +121,9 @@ class Database:
     which costs milliseconds under load. Queueing on an asyncio lock first costs nothing and keeps the
     writer busy. PostgreSQL needs no such lock.
 
+    On PostgreSQL a transaction is BEGIN, its statements and COMMIT on the driver; a read is its
+    statements alone, in autocommit (see `store/postgres.py`).
+
     On SQLite the connections stay open between uses: one for writes (writes are serialised anyway)
     and a few idle readers. A pool check-out and check-in, a SQLAlchemy begin and commit cost ~180 µs of
     CPU per transaction, ten times the statements of a payment on the driver (`store/statements.py`).
@@ -128,6 +137,7 @@ class Database:
         self._sqlite = is_sqlite(engine)
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+        self._autocommit = engine if self._sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writer: AsyncConnection | None = None
         self._idle_readers: list[AsyncConnection] = []
 
@@ -135,7 +145,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back when it raises."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self.engine.connect() as conn, _postgres_transaction(conn) as postgres:
+                await postgres.begin()
                 yield conn
             return
         async with self._write_lock:
@@ -158,9 +169,9 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (SQLite WAL readers never wait for the writer)."""
+        """A connection for reads (SQLite WAL readers never wait for the writer; PostgreSQL: autocommit)."""
         if not self._sqlite:
-            async with self._reader.connect() as conn:
+            async with self.autocommit() as conn:
                 yield conn
             return
         conn = self._idle_readers.pop() if self._idle_readers else await _open_detached(self._reader)
@@ -172,6 +183,19 @@ class Database:
             raise
         await _end(conn, _driver(conn), commit=False)
         self._keep_reader(conn)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for writes that are atomic alone (one statement, one `execute_many`).
+
+        PostgreSQL runs each without BEGIN and COMMIT (one round trip); SQLite in a write transaction.
+        """
+        if self._sqlite:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self._autocommit.connect() as conn, _postgres_transaction(conn):
+            yield conn
 
     def _keep_reader(self, conn: AsyncConnection) -> None:
         if len(self._idle_readers) < MAX_IDLE_READERS:
@@ -185,6 +209,34 @@ class Database:
         self._writer = None
         for conn in held:
             await conn.close()
+
+
+@asynccontextmanager
+async def _postgres_transaction(conn: AsyncConnection) -> AsyncIterator[PostgresDriver]:
+    """The driver of `conn`, whose open transaction is committed when the block ends, rolled back when it raises.
+
+    A connection found closed is invalidated, so the pool does not hand it out again.
+    """
+    await conn.get_raw_connection()  # checked out
+    driver = postgres_driver(conn.sync_connection) if conn.sync_connection is not None else None
+    if driver is None:
+        raise TypeError("the store's PostgreSQL engine must use the asyncpg driver")
+    try:
+        yield driver
+    except BaseException:
+        if driver.is_closed():
+            await conn.invalidate()
+        else:
+            await _end_postgres(conn, driver, commit=False)
+        raise
+    await _end_postgres(conn, driver, commit=True)
+
+
+async def _end_postgres(conn: AsyncConnection, driver: PostgresDriver, *, commit: bool) -> None:
+    if conn.in_transaction():  # a statement through SQLAlchemy joined it: SQLAlchemy ends it and its own state
+        await (conn.commit() if commit else conn.rollback())
+    else:
+        await driver.end(commit=commit)
 
 
 async def _open_detached(engine: AsyncEngine) -> AsyncConnection:
