@@ -83,7 +83,7 @@ Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
 
 # Which payments a reconciler (one per worker) is looking up at the gateway, so that N workers make the
 # gateway calls of one (`store/reconciliation_leases.py`). A table of its own rather than columns on
-# `payments`: the pay flow's versioned updates never touch it, and create-on-start adds it to a store.
+# `payments`: the pay flow's versioned updates never touch it (migration 0003).
 reconciliation_leases = Table(
     "reconciliation_leases",
     metadata,

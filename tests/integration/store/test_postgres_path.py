@@ -22,8 +22,9 @@ from payment_service.domain.payments import Payment, PaymentStatus
 from payment_service.settings import StoreSettings
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
 from payment_service.store.idempotency import IdempotencyKey
+from payment_service.store.schema import upgrade_schema
 from tests.support.databases import database_url, on_postgres
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="needs PAYMENTS_TEST_POSTGRES_URL (make test-postgres)")
@@ -49,7 +50,7 @@ class QueryLog:
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     yield engine
     await engine.dispose()
 

@@ -9,8 +9,9 @@ import pytest
 
 from payment_service.settings import StoreSettings
 from payment_service.store import payments as payment_rows
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
 from payment_service.store.reconciliation_leases import claim_for_reconciliation, release_reconciliation
+from payment_service.store.schema import upgrade_schema
 from tests.integration.store.test_postgres_path import NOW, attempt
 from tests.support.databases import database_url
 
@@ -20,7 +21,7 @@ LEASE = timedelta(seconds=300)
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     database = Database(engine)
     async with database.transaction() as conn:
         for n in range(3):
