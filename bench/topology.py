@@ -34,6 +34,7 @@ from pay_flow import drive, seed_orders, service
 from payment_service.api.auth import mint_token
 from payment_service.settings import AuthSettings
 from processes import cpu_seconds, free_ports, venv_command, wait_until_healthy
+from profiling import print_profile, profiling
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_SCRIPT = REPO / "scripts" / "postgres" / "postgres.sh"
@@ -187,7 +188,9 @@ async def run_round(
         before = await server_counters(cluster, database) if postmaster is not None and cluster else None
         api_before = sum(cpu_seconds(proc.pid) for proc in apis)
         pg_before = postgres_cpu_seconds(postmaster) if postmaster is not None else 0.0
-        statuses, elapsed = await drive_split(urls, measured, tokens, args.concurrency)
+        profile = args.profile if args.profile is not None and spec.name == args.profile_round else None
+        with profiling(apis[0].pid, profile):
+            statuses, elapsed = await drive_split(urls, measured, tokens, args.concurrency)
         api_cpu = sum(cpu_seconds(proc.pid) for proc in apis) - api_before
         pg_cpu = postgres_cpu_seconds(postmaster) - pg_before if postmaster is not None else None
         after = await server_counters(cluster, database) if postmaster is not None and cluster else None
@@ -260,7 +263,7 @@ async def run(args: argparse.Namespace) -> None:
     ):
         wait_until_healthy(sim_url, sim)
         wait_until_healthy(db_url, db)
-        rounds = [spec for spec in ROUNDS if cluster is not None or not spec.postgres]
+        rounds = [spec for spec in ROUNDS if (cluster is not None or not spec.postgres) and spec.name in args.rounds]
         per_round = args.warmup + args.payments
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             if args.latency_ms:
@@ -284,6 +287,8 @@ async def run(args: argparse.Namespace) -> None:
             print(f"{spec.name}: done")
     report(results, args)
     print(f"logs: {workdir}")
+    if args.profile is not None:
+        print_profile(args.profile, subject=f"the first API of '{args.profile_round}'", top=30)
 
 
 def main() -> None:
@@ -293,6 +298,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="payments before measuring, per round")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients, split over the APIs")
     parser.add_argument("--latency-ms", type=int, default=0, help="gateway latency injected in the simulator")
+    parser.add_argument(
+        "--rounds", nargs="+", default=[spec.name for spec in ROUNDS], help="the set-ups to run (default: all three)"
+    )
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy one API into this file (raw stacks)")
+    parser.add_argument("--profile-round", default=ROUNDS[1].name, help="the set-up whose first API is profiled")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -7,9 +7,9 @@ meet in a read-then-upgrade deadlock; the loser waits for the lock (on a thread,
 statements run on the event loop, without aiosqlite's thread hop per cursor call.
 
 On PostgreSQL transactions begin and end on asyncpg (`store/postgres.py`), reads run in autocommit,
-and pooled connections are not pinged at check-out (`pool_pre_ping` is a transaction of its own per
-check-out): a connection the server dropped fails the transaction using it, which is thrown away
-(invalidated) and the caller's retry, like any database error, gets a fresh one.
+and the connections, kept open between uses, are not pinged before one (`pool_pre_ping` was a
+transaction of its own per check-out): a connection the server dropped fails the use it was taken
+for and is thrown away; the caller's retry, like after any database error, gets a fresh one.
 """
 
 import asyncio
@@ -25,9 +25,10 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from payment_service.settings import StoreSettings
-from payment_service.store.postgres import PostgresDriver, postgres_driver
+from payment_service.store.postgres import PostgresConnections
 from payment_service.store.sqlite import BEGIN_IMMEDIATE, CheckpointSchedule, SqliteConnection, connect_sqlite
 from payment_service.store.statements import driver_error, sqlite_driver
 
@@ -82,7 +83,8 @@ def create_engine(settings: StoreSettings) -> AsyncEngine:
         kwargs.update(pool_size=10, max_overflow=10)
         url = url.set(drivername="sqlite+aiosqlite")
     else:
-        kwargs.update(pool_size=40, max_overflow=10)
+        # `Database` keeps its connections itself (`store/postgres.py`); the pool only opens them.
+        kwargs["poolclass"] = NullPool
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
@@ -123,18 +125,18 @@ class Database:
         self._sqlite = is_sqlite(engine)
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
-        self._autocommit = engine if self._sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._postgres = None if self._sqlite else PostgresConnections(engine)
         self._writer: AsyncConnection | None = None
         self._idle_readers: list[AsyncConnection] = []
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back when it raises."""
-        if self._write_lock is None:
-            async with self.engine.connect() as conn, _postgres_transaction(conn) as postgres:
-                await postgres.begin()
+        if self._postgres is not None:
+            async with self._postgres.use(autocommit=False) as conn:
                 yield conn
             return
+        assert self._write_lock is not None  # noqa: S101 - SQLite has one
         async with self._write_lock:
             conn = self._writer if self._writer is not None else await _open_detached(self.engine)
             self._writer = None
@@ -176,11 +178,11 @@ class Database:
 
         PostgreSQL runs each without BEGIN and COMMIT (one round trip); SQLite in a write transaction.
         """
-        if self._sqlite:
+        if self._postgres is None:
             async with self.transaction() as conn:
                 yield conn
             return
-        async with self._autocommit.connect() as conn, _postgres_transaction(conn):
+        async with self._postgres.use(autocommit=True) as conn:
             yield conn
 
     def _keep_reader(self, conn: AsyncConnection) -> None:
@@ -189,40 +191,14 @@ class Database:
         # Else dropped: detached from the pool, its SQLite connection closes when it is collected.
 
     async def close(self) -> None:
-        """Close the connections kept open between uses (SQLite); the engine stays usable."""
+        """Close the connections kept open between uses; the engine stays usable."""
         held = [*self._idle_readers, *([self._writer] if self._writer is not None else [])]
         self._idle_readers.clear()
         self._writer = None
         for conn in held:
             await conn.close()
-
-
-@asynccontextmanager
-async def _postgres_transaction(conn: AsyncConnection) -> AsyncIterator[PostgresDriver]:
-    """The driver of `conn`, whose open transaction is committed when the block ends, rolled back when it raises.
-
-    A connection found closed is invalidated, so the pool does not hand it out again.
-    """
-    await conn.get_raw_connection()  # checked out
-    driver = postgres_driver(conn.sync_connection) if conn.sync_connection is not None else None
-    if driver is None:
-        raise TypeError("the store's PostgreSQL engine must use the asyncpg driver")
-    try:
-        yield driver
-    except BaseException:
-        if driver.is_closed():
-            await conn.invalidate()
-        else:
-            await _end_postgres(conn, driver, commit=False)
-        raise
-    await _end_postgres(conn, driver, commit=True)
-
-
-async def _end_postgres(conn: AsyncConnection, driver: PostgresDriver, *, commit: bool) -> None:
-    if conn.in_transaction():  # a statement through SQLAlchemy joined it: SQLAlchemy ends it and its own state
-        await (conn.commit() if commit else conn.rollback())
-    else:
-        await driver.end(commit=commit)
+        if self._postgres is not None:
+            await self._postgres.close()
 
 
 async def _open_detached(engine: AsyncEngine) -> AsyncConnection:
