@@ -423,7 +423,8 @@ class TestReconcilerLoop:
         try:
 
             async def approved() -> bool:
-                return (await fetch(resources, body["id"])).status is PaymentStatus.APPROVED
+                paid = (shop.db.get_order(order_id) or {}).get("status") == "paid"
+                return paid and (await fetch(resources, body["id"])).status is PaymentStatus.APPROVED
 
             await wait_until(approved, timeout_s=DEADLINE_S, interval_s=0.02)
         finally:
