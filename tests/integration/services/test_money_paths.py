@@ -6,7 +6,9 @@ makes the money path go wrong the way it went wrong before, and checks what a cu
 operator would see: the gateway's ledger, the stored payment, the order.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,16 +19,17 @@ from pydantic import ValidationError
 from payment_service.api.app import create_app
 from payment_service.domain.errors import ChargeRequestInvalid
 from payment_service.domain.money import Money
-from payment_service.domain.payments import CardDetails, ChargeRequest, PaymentStatus
+from payment_service.domain.payments import CardDetails, ChargeRequest, GatewayResult, Payment, PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services import metrics
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import GatewaySettings, ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
-from tests.integration.conftest import MASTERCARD, VISA, Shop, app_client, build_settings, card_body
+from tests.integration.conftest import MASTERCARD, VISA, Shop, app_client, build_settings, card_body, store_rows
 from tests.support.db_service import DbServiceHandle
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
+VISA_1881, OTHER_VISA_1881 = "4012888888881881", "4000000000041881"  # both Visa ending 1881
 SKEW = timedelta(minutes=7)  # the gateway's clock behind ours
 GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, page_size=2)
 
@@ -260,3 +263,108 @@ class TestBuildErrors:
             await resources.gateway.charge(request)
 
         assert simulator.requests() == []
+
+
+async def insert_unknown(
+    resources: Resources, shop: Shop, *, ref_id: str, transaction_id: str | None = None
+) -> tuple[str, str]:
+    """An `unknown` attempt as the pay flow leaves it, for an order of a new customer; (order id, payment id)."""
+    customer = shop.customer()
+    order_id = str(shop.order(customer)["id"])
+    now = datetime.now(UTC)
+    payment = Payment(
+        payment_id=f"pay_{ref_id}",
+        order_id=order_id,
+        customer_id=customer,
+        status=PaymentStatus.UNKNOWN,
+        amount=Money.of("59.97"),
+        invoice_number=order_id,
+        ref_id=ref_id,
+        card_last4="1111",
+        card_brand="Visa",
+        created_at=now,
+        updated_at=now,
+        sent_at=now,
+        gateway=GatewayResult(transaction_id=transaction_id),
+    )
+    async with resources.database.transaction() as conn:
+        await payment_rows.insert_payment(conn, payment, reason="attempt_created")
+    return order_id, payment.payment_id
+
+
+class TestReconcilerIsolation:
+    async def test_one_payment_that_breaks_its_look_up_does_not_stop_the_others(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # A record whose transaction id the gateway client refuses to send (not digits) raises while
+        # it is looked at; the lost charge after it must still be found in the same round.
+        _, broken = await insert_unknown(resources, shop, ref_id="01BROKENRECORD0001", transaction_id="not-digits")
+        _, order_id, payment_id = await pay_lost(service_settings, shop, simulator, "stall_after_commit")
+        failures_before = metrics.RECONCILER_PAYMENT_FAILURES._value.get()
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+
+        assert report.results[broken] is ReconcileResult.ERROR
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
+        assert shop.db.get_order(order_id)["status"] == "paid"  # type: ignore[index]
+        assert await status_of(resources, broken) is PaymentStatus.UNKNOWN
+        assert metrics.RECONCILER_PAYMENT_FAILURES._value.get() == failures_before + 1
+
+    async def test_a_late_not_charged_leaves_an_order_a_newer_attempt_owns_alone(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # Attempt A is unknown and, meanwhile (say an operator resolved A as failed on one instance),
+        # attempt B paid the order. The reconciler that then settles A must not write A over B.
+        order_id, older = await insert_unknown(resources, shop, ref_id="01OLDERATTEMPT0001")
+        async with resources.database.transaction() as conn:
+            payment = await payment_rows.fetch_payment(conn, older)
+            assert payment is not None
+            newer = replace(
+                payment,
+                payment_id="pay_01NEWERATTEMPT001",
+                ref_id="01NEWERATTEMPT001",
+                status=PaymentStatus.FAILED,
+                created_at=payment.created_at + timedelta(seconds=1),
+            )
+            await payment_rows.insert_payment(conn, newer, reason="attempt_created")
+        await resources.db_service.update_order_payment(order_id, status="declined", payment_id=newer.payment_id)
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+
+        assert report.results[older] is ReconcileResult.NOT_CHARGED
+        order = shop.db.get_order(order_id)
+        assert order is not None
+        assert (order["payment_id"], order["payment_status"]) == (newer.payment_id, "declined")
+
+
+class TestRaces:
+    async def test_two_reconcilers_on_one_store_adopt_a_lost_charge_once(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        _, order_id, payment_id = await pay_lost(service_settings, shop, simulator, "stall_after_commit")
+        async with open_resources(service_settings) as other:
+            one, two = reconciler_for(resources, after_grace()), reconciler_for(other, after_grace())
+
+            reports = await asyncio.gather(one.reconcile_once(), two.reconcile_once())
+
+        results = sorted(report.results[payment_id].value for report in reports if payment_id in report.results)
+        assert results in (["adopted"], ["adopted", "conflict"])
+        rows = store_rows(service_settings, "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq", order_id)
+        assert [row[0] for row in rows] == ["payment.approved", "order.paid"]
+        assert len(simulator.transactions(invoice_number=order_id)) == 1
+
+    async def test_a_same_key_retry_with_another_card_of_the_same_brand_and_last_four_is_refused(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        headers = shop.auth(customer, key="same-key-other-card")
+        async with app_client(create_app(service_settings)) as client:
+            first = await client.post("/payments/pay", json=card_body(order_id, number=VISA_1881), headers=headers)
+            again = await client.post(
+                "/payments/pay", json=card_body(order_id, number=OTHER_VISA_1881), headers=headers
+            )
+
+        assert first.status_code == 201
+        assert (again.status_code, again.json()["code"]) == (422, "idempotency_key_reused")
+        assert len(simulator.transactions(invoice_number=order_id)) == 1
