@@ -462,6 +462,7 @@ class Reconciler:
             if changed.status is PaymentStatus.APPROVED:
                 # order.paid cannot be built without the order: keep the payment as it is until it can.
                 return ReconcileResult.DEFERRED, None
+            metrics.ORDER_UPDATE_FAILURES.inc()  # stored without telling the order; the consumer sets it
         events = payment_events(changed, context)
         try:
             async with self._database.transaction() as conn:
