@@ -22,6 +22,7 @@ from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeRequest, GatewayResult, Payment, PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services import metrics
+from payment_service.services.charge_identity import describe_attempt
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import GatewaySettings, ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
@@ -368,3 +369,67 @@ class TestRaces:
         assert first.status_code == 201
         assert (again.status_code, again.json()["code"]) == (422, "idempotency_key_reused")
         assert len(simulator.transactions(invoice_number=order_id)) == 1
+
+    async def test_two_api_instances_on_one_store_charge_an_order_once(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        async with app_client(create_app(service_settings)) as one, app_client(create_app(service_settings)) as two:
+            answers = await asyncio.gather(
+                one.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer, key="first")),
+                two.post(
+                    "/payments/pay",
+                    json=card_body(order_id, number=MASTERCARD),
+                    headers=shop.auth(customer, key="second"),
+                ),
+            )
+
+        assert sorted(answer.status_code for answer in answers) == [201, 409]
+        assert len(simulator.transactions(invoice_number=order_id)) == 1
+
+
+class TestCrashes:
+    async def test_a_charge_sent_by_a_process_that_died_is_adopted_despite_the_gateway_clock_behind(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # The process persisted the attempt, sent the charge, and died before recording the answer.
+        order_id, payment_id = await insert_unknown(resources, shop, ref_id="01DIEDAFTERSEND001")
+        async with resources.database.transaction() as conn:
+            attempt = await payment_rows.fetch_payment(conn, payment_id)
+            assert attempt is not None
+            processing = replace(attempt, status=PaymentStatus.PROCESSING, gateway=None, version=attempt.version + 1)
+            await payment_rows.update_payment(conn, processing, previous=attempt, reason="test_crash")
+        card = CardDetails.parse(number=VISA, expiration="2031-12", cvv="123", today=datetime.now(UTC).date())
+        outcome = await resources.gateway.charge(
+            ChargeRequest(
+                amount=attempt.amount,
+                payment_method=card,
+                invoice_number=order_id,
+                ref_id=attempt.ref_id,
+                customer_id=attempt.customer_id,
+                description=describe_attempt(attempt.ref_id, order_id),
+            )
+        )
+        assert outcome.result.transaction_id is not None
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
+        assert await status_of(resources, payment_id) is PaymentStatus.APPROVED
+        assert shop.db.get_order(order_id)["status"] == "paid"  # type: ignore[index]
+
+    async def test_an_attempt_that_never_reached_the_gateway_is_still_not_charged_after_the_grace(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # The search is wide (skew margin, every page): it must still let a never-sent attempt go.
+        order_id, payment_id = await insert_unknown(resources, shop, ref_id="01NEVERSENT0000001")
+        for _ in range(GRACE.page_size + 1):
+            other = shop.customer()
+            assert (await pay(service_settings, shop, other, str(shop.order(other)["id"])))["http_status"] == 201
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+
+        assert report.results[payment_id] is ReconcileResult.NOT_CHARGED
+        assert await status_of(resources, payment_id) is PaymentStatus.FAILED
+        assert simulator.transactions(invoice_number=order_id) == []
