@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar, assert_never
 import aiohttp
 import structlog
 
+from payment_service.domain.charge_identity import echoed_ref_ids
 from payment_service.domain.errors import (
     ChargeRequestInvalid,
     GatewayConfigurationError,
@@ -207,7 +208,7 @@ class AuthorizeNetGateway:
     async def fetch_transaction_details(self, transaction_id: str) -> TransactionDetails | None:
         """The gateway's record of one transaction, or None when it has none (E00040).
 
-        Its `ref_id` is the refId sent with the transaction (`transrefId`), which confirms a match.
+        Its `ref_id` is the refId sent with the transaction (`transrefId`, optional: see `charge_identity`).
 
         Raises:
             GatewayUnavailable: no answer (retriable).
@@ -247,7 +248,7 @@ class AuthorizeNetGateway:
 
         The gateway has no look-up by refId, so this pages the unsettled list newest first, stops
         at rows submitted before `submitted_after`, keeps rows of `invoice_number` (when given),
-        and confirms each candidate through its details (`transrefId`). Give the invoice number:
+        and confirms each candidate through its details (`order.description` or `transrefId`). Give the invoice number:
         without it every row costs a details call. Raises as `fetch_transaction_details`.
         """
         for offset in range(1, 100_001):
@@ -258,7 +259,7 @@ class AuthorizeNetGateway:
                 if invoice_number is not None and row.invoice_number != invoice_number:
                     continue
                 details = await self.fetch_transaction_details(row.transaction_id)
-                if details is not None and details.ref_id == ref_id:
+                if details is not None and ref_id in echoed_ref_ids(details):
                     return details
             if is_last_page(page.transactions, page_size):
                 return None
@@ -339,7 +340,7 @@ class AuthorizeNetGateway:
 
         Searches the batches settled since `submitted_after` (see `fetch_settled_transactions`),
         keeps rows of `invoice_number` (when given), and confirms each candidate through its
-        details (`transrefId`). Give the invoice number: without it every row costs a details call.
+        details (`order.description` or `transrefId`). Give the invoice number: without it every row costs a details call.
         Raises as `fetch_transaction_details`.
         """
         rows = self.fetch_settled_transactions(
@@ -350,7 +351,7 @@ class AuthorizeNetGateway:
                 if invoice_number is not None and row.invoice_number != invoice_number:
                     continue
                 details = await self.fetch_transaction_details(row.transaction_id)
-                if details is not None and details.ref_id == ref_id:
+                if details is not None and ref_id in echoed_ref_ids(details):
                     return details
         return None
 

@@ -27,6 +27,7 @@ from typing import Final
 import structlog
 
 from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.errors import (
     AmountMismatch,
     ChargeRequestInvalid,
@@ -55,7 +56,6 @@ from payment_service.domain.payments import (
 )
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.charge_identity import describe_attempt
 from payment_service.services.orders import OrderUpdate, fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
 from payment_service.store import idempotency, outbox

@@ -44,6 +44,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.charge_identity import Identity, identify, is_candidate
 from payment_service.domain.errors import (
     DbServiceError,
     DbServiceUnavailable,
@@ -59,7 +60,6 @@ from payment_service.domain.transactions import TransactionDetails, TransactionS
 from payment_service.gateway.client import AuthorizeNetGateway, is_last_page
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
-from payment_service.services.charge_identity import Identity, identify, is_candidate
 from payment_service.services.orders import OrderUpdate, fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.settings import ReconcilerSettings

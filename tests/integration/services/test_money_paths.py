@@ -17,12 +17,12 @@ import pytest
 from pydantic import ValidationError
 
 from payment_service.api.app import create_app
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.errors import ChargeRequestInvalid
 from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeRequest, GatewayResult, Payment, PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services import metrics
-from payment_service.services.charge_identity import describe_attempt
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import GatewaySettings, ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
@@ -433,3 +433,32 @@ class TestCrashes:
         assert report.results[payment_id] is ReconcileResult.NOT_CHARGED
         assert await status_of(resources, payment_id) is PaymentStatus.FAILED
         assert simulator.transactions(invoice_number=order_id) == []
+
+
+class TestGatewayLookUpsByRefId:
+    async def test_a_charge_is_found_by_its_ref_id_without_transref_id(
+        self, resources: Resources, simulator: SimulatorHandle
+    ) -> None:
+        card = CardDetails.parse(number=VISA, expiration="2031-12", cvv="123", today=datetime.now(UTC).date())
+        request = ChargeRequest(
+            amount=Money.of("12.34"),
+            payment_method=card,
+            invoice_number="LOOKUP-1",
+            ref_id="01LOOKUPBYREF00001",
+            description=describe_attempt("01LOOKUPBYREF00001", "LOOKUP-1"),
+        )
+        outcome = await resources.gateway.charge(request)
+
+        found = await resources.gateway.fetch_unsettled_transaction_by_ref_id(
+            request.ref_id, invoice_number="LOOKUP-1", page_size=2
+        )
+        assert simulator.settle()["batchId"] is not None
+        settled = await resources.gateway.fetch_settled_transaction_by_ref_id(
+            request.ref_id, invoice_number="LOOKUP-1", submitted_after=datetime.now(UTC) - timedelta(hours=1)
+        )
+
+        assert found is not None
+        assert found.ref_id is None  # strict: not echoed
+        assert found.transaction_id == outcome.result.transaction_id
+        assert settled is not None
+        assert settled.transaction_id == outcome.result.transaction_id

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from payment_service.api.app import create_app
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeOutcomeKind, ChargeRequest, Payment, PaymentStatus
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.resources import Resources, open_resources
-from payment_service.services.charge_identity import describe_attempt
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows

@@ -13,6 +13,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.money import Money
 from payment_service.domain.payments import (
     CardDetails,
@@ -22,7 +23,6 @@ from payment_service.domain.payments import (
     PaymentStatus,
 )
 from payment_service.resources import Resources, open_resources
-from payment_service.services.charge_identity import describe_attempt
 from payment_service.services.reconciliation import ReconcileResult
 from payment_service.settings import Settings
 from payment_service.store import payments as payment_rows

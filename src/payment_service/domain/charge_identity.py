@@ -58,9 +58,14 @@ def is_candidate(payment: Payment, details: TransactionDetails) -> bool:
     return payment.card_last4 is None or details.card_last4 in (None, payment.card_last4)
 
 
+def echoed_ref_ids(details: TransactionDetails) -> frozenset[str]:
+    """The attempt ids `details` echoes: in `order.description`, and as `transrefId` when the gateway fills it."""
+    return frozenset(ref for ref in (details.ref_id, described_ref_id(details.description)) if ref)
+
+
 def identify(payment: Payment, details: TransactionDetails) -> Identity:
     """Whose charge `details` is, by the attempt ids it echoes (`order.description`, `transrefId`)."""
-    echoed = {ref for ref in (details.ref_id, described_ref_id(details.description)) if ref}
+    echoed = echoed_ref_ids(details)
     if payment.ref_id in echoed:
         return Identity.OURS
     return Identity.OTHER_ATTEMPT if echoed else Identity.UNCONFIRMED

@@ -3,15 +3,15 @@ from typing import Any
 
 import pytest
 
-from payment_service.domain.money import Money
-from payment_service.domain.transactions import TransactionKind
-from payment_service.services.charge_identity import (
+from payment_service.domain.charge_identity import (
     Identity,
     describe_attempt,
     described_ref_id,
     identify,
     is_candidate,
 )
+from payment_service.domain.money import Money
+from payment_service.domain.transactions import TransactionKind
 from tests.unit.services.factories import make_details, make_payment
 
 REF_ID = "01ABCDEFGHJKMNPQ"  # the factories' attempt
