@@ -77,13 +77,14 @@ def amount_due(order: Order) -> Money:
     """Items times unit price, plus shipping and tax when present, in the order's currency; never rounded.
 
     Raises:
-        DbServiceDataInvalid: a negative shipping or tax amount (the db-service should never hold one).
+        DbServiceDataInvalid: a negative unit price, shipping or tax amount (the db-service should never hold one).
         AmountPrecisionExceeded: an amount with more decimals than the currency's minor unit.
     """
-    extras = [amount for amount in (order.shipping_amount, order.tax_amount) if amount is not None]
-    if any(not amount.is_finite() or amount < 0 for amount in extras):
-        raise DbServiceDataInvalid(f"order {order.order_id} has a negative or invalid shipping or tax amount")
-    if not all(fits_minor_unit(amount, order.currency) for amount in [*extras, *(i.unit_price for i in order.items)]):
+    amounts = [amount for amount in (order.shipping_amount, order.tax_amount) if amount is not None]
+    amounts += [item.unit_price for item in order.items]
+    if any(not amount.is_finite() or amount < 0 for amount in amounts):
+        raise DbServiceDataInvalid(f"order {order.order_id} has a negative or invalid price, shipping or tax amount")
+    if not all(fits_minor_unit(amount, order.currency) for amount in amounts):
         raise AmountPrecisionExceeded(order.order_id, f"an amount has more decimals than {order.currency} has")
     total = sum((item.unit_price * item.quantity for item in order.items), Decimal(0))
     total += order.shipping_amount or Decimal(0)
@@ -115,7 +116,7 @@ def ensure_payable(
         raise OrderNotPayable(order.order_id, "order is already paid")
     if order.status != OrderStatus.PENDING:
         raise OrderNotPayable(order.order_id, f"order status is {order.status}")
-    if not order.items or any(item.quantity < 1 or item.unit_price < 0 for item in order.items):
+    if not order.items or any(item.quantity < 1 for item in order.items):
         raise OrderNotPayable(order.order_id, "order has no payable lines")
     if order.currency not in accepted_currencies:
         raise CurrencyNotAccepted(order.order_id, f"{order.currency} is not a currency this merchant account takes")

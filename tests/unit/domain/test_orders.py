@@ -62,8 +62,15 @@ class TestAmountDue:
     def test_a_negative_shipping_or_tax_amount_is_a_db_service_data_error(
         self, shipping: str | None, tax: str | None
     ) -> None:
+        # The total may still be positive: 59.97 - 0.01 would have been charged, or failed to format.
         with pytest.raises(DbServiceDataInvalid):
             amount_due(make_order(shipping=shipping, tax=tax))
+
+    def test_a_negative_unit_price_is_a_db_service_data_error(self) -> None:
+        items = (OrderItem("1", 3, Decimal("19.99")), OrderItem("2", 1, Decimal("-5.00")))
+
+        with pytest.raises(DbServiceDataInvalid):
+            ensure_payable(make_order(items=items), customer_id="42")
 
     def test_client_amount_compares_exactly(self) -> None:
         assert amount_due(make_order()).amount != Decimal("0.01")
