@@ -23,7 +23,7 @@ from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeRequest, GatewayResult, Payment, PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services import metrics
-from payment_service.services.reconciliation import Reconciler, ReconcileResult
+from payment_service.services.reconciliation import UNCONFIRMED_MESSAGE, Reconciler, ReconcileResult
 from payment_service.settings import GatewaySettings, ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
 from tests.integration.conftest import MASTERCARD, VISA, Shop, app_client, build_settings, card_body, store_rows
@@ -202,6 +202,19 @@ class TestStrictGatewayAnswers:
         assert report.results[payment_id] is ReconcileResult.UNCONFIRMED
         assert await status_of(resources, payment_id) is PaymentStatus.UNKNOWN
         assert metrics.UNCONFIRMED_MATCHES._value.get() == unconfirmed_before + 1
+        async with resources.database.reading() as conn:
+            payment = await payment_rows.fetch_payment(conn, payment_id)
+        assert payment is not None
+        assert payment.gateway is not None
+        assert payment.gateway.transaction_id is None  # not adopted
+        assert payment.gateway.message == UNCONFIRMED_MESSAGE.format(outcome.result.transaction_id)
+        assert shop.db.get_order(order_id)["payment_status"] == "unknown"  # type: ignore[index]
+        # Every later round leaves it as it is (and still never calls it "not charged").
+        again = await reconciler_for(resources, after_grace()).reconcile_once()
+        assert again.results[payment_id] is ReconcileResult.UNCONFIRMED
+        async with resources.database.reading() as conn:
+            unchanged = await payment_rows.fetch_payment(conn, payment_id)
+        assert unchanged == payment
 
 
 class TestCurrency:
