@@ -37,6 +37,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         # The in-process relay publishes each payment's events right after its commit.
         async with open_resources(settings) as resources, running_outbox_relay(resources):
+            refunds = RefundService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                outbox_written=resources.notify_outbox_written,
+            )
             service = PaymentService(
                 database=resources.database,
                 db_service=resources.db_service,
@@ -44,13 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
                 duplicate_window_s=settings.gateway.duplicate_window_s,
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
                 outbox_written=resources.notify_outbox_written,
-            )
-            refunds = RefundService(
-                database=resources.database,
-                db_service=resources.db_service,
-                gateway=resources.gateway,
-                idempotency_ttl_s=settings.api.idempotency_ttl_s,
-                outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
             )
             yield AppState(settings=settings, resources=resources, payments=service, refunds=refunds, verifier=verifier)
             await service.drain()

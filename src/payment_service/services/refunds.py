@@ -33,6 +33,7 @@ from payment_service.domain.errors import (
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    OrderCannotTakePayment,
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentVersionConflict,
@@ -182,6 +183,10 @@ class RefundService:
             if await payment_rows.fetch_payment(conn, payment_id) is None:
                 raise PaymentNotFound(payment_id)
             return await refund_rows.fetch_refunds_for_payment(conn, payment_id)
+
+    async def current_payment(self, payment_id: str) -> Payment:
+        """The payment as stored now. Raises: PaymentNotFound."""
+        return await self._read_payment(payment_id)
 
     async def drain(self) -> None:
         """Wait for refunds already sent to be recorded (graceful shutdown)."""
@@ -573,3 +578,23 @@ def _same_transaction(refunds: list[Refund], *, kind: RefundKind, details: Trans
         if kind is RefundKind.VOID or (details.ref_id is not None and details.ref_id == refund.ref_id):
             return refund
     return None
+
+
+async def reverse_refused_charge(
+    refunds: RefundService | None, payment: Payment, refused: OrderCannotTakePayment
+) -> Payment:
+    """Give back an approved charge the db-service refused for its order; the payment as it then stands.
+
+    Called by the pay flow and the reconciler when the order update after an approval answers 409. A
+    reversal that cannot be made now is logged as an error and counted (`payment_service_charge_reversals`),
+    and the payment is returned unchanged: an operator refunds it (`POST /payments/{id}/refunds`).
+    """
+    if refunds is None:
+        log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=refused.reason)
+        return payment
+    try:
+        await refunds.reverse_charge(payment, reason=refused.reason)
+    except Exception:  # the charge stands approved; a person must give it back
+        log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=refused.reason)
+        return payment
+    return await refunds.current_payment(payment.payment_id)

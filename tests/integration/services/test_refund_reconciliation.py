@@ -1,0 +1,241 @@
+"""Refunds whose answer was lost, refunds a crash left behind, and charges an order could no longer take.
+
+Against the real simulator (faults for lost answers, `/_sim/settle`) and the real reference db-service.
+Time is a `ManualClock` where the grace periods matter.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from payment_service.api.app import create_app
+from payment_service.domain.money import Money
+from payment_service.domain.refunds import Refund, RefundKind, RefundOrigin, RefundStatus
+from payment_service.resources import Resources, open_resources
+from payment_service.services.reconciliation import Reconciler, ReconcileResult
+from payment_service.services.refund_reconciliation import RefundReconciler
+from payment_service.services.refunds import RefundService, new_refund_id
+from payment_service.settings import ReconcilerSettings, Settings
+from payment_service.store import refunds as refund_rows
+from tests.integration.conftest import Shop, app_client, card_body, store_rows
+from tests.support.simulator import ManualClock, SimulatorHandle
+
+GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, max_backoff_s=0.04)
+ADMIN = "staff-1"
+
+
+@pytest.fixture
+async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
+    async with open_resources(service_settings) as opened:
+        yield opened
+
+
+def refund_service(resources: Resources) -> RefundService:
+    return RefundService(
+        database=resources.database, db_service=resources.db_service, gateway=resources.gateway, idempotency_ttl_s=60
+    )
+
+
+def refund_reconciler(resources: Resources, clock: ManualClock | None = None) -> RefundReconciler:
+    return RefundReconciler(
+        database=resources.database,
+        gateway=resources.gateway,
+        db_service=resources.db_service,
+        refunds=refund_service(resources),
+        settings=GRACE,
+        clock=clock,
+    )
+
+
+def short_read_timeout(settings: Settings) -> Settings:
+    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
+
+
+async def paid(api_client: httpx.AsyncClient, shop: Shop) -> dict[str, Any]:
+    customer = shop.customer()
+    order_id = str(shop.order(customer, price="100.00", quantity=1)["id"])
+    response = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+    assert response.status_code == 201, response.text
+    payment: dict[str, Any] = response.json()
+    return payment
+
+
+def refunds_in_ledger(simulator: SimulatorHandle, transaction_id: str) -> list[Decimal]:
+    return [
+        Decimal(t["amount"])
+        for t in simulator.transactions()
+        if t["type"] == "refundTransaction" and t["refTransId"] == transaction_id
+    ]
+
+
+def outbox_types(settings: Settings, order_id: str) -> list[str]:
+    found = store_rows(settings, "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq", order_id)
+    return [row[0] for row in found]
+
+
+def refund_statuses(settings: Settings, payment_id: str) -> list[tuple[str, str]]:
+    return [
+        (row[0], row[1])
+        for row in store_rows(
+            settings, "SELECT amount, status FROM refunds WHERE payment_id = ? ORDER BY created_at", payment_id
+        )
+    ]
+
+
+class TestLostRefundAnswers:
+    async def test_a_refund_whose_answer_was_lost_is_unknown_then_reconciled_with_one_refund_sent(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        charge_id = payment["gateway"]["transaction_id"]
+        url = f"/payments/{payment['id']}/refunds"
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read_timeout(service_settings))) as impatient:
+            lost = await impatient.post(
+                url, json={"amount": "60.00"}, headers=shop.auth(ADMIN, roles=("admin",), key="lost-1")
+            )
+        assert lost.status_code == 202, lost.text
+        assert lost.json()["status"] == "unknown"
+
+        # A second request meanwhile: the unknown refund still counts as taken.
+        second = await api_client.post(url, json={"amount": "60.00"}, headers=shop.auth(ADMIN, roles=("admin",)))
+        assert second.status_code == 422
+
+        settled = await refund_reconciler(resources).reconcile_once()
+
+        assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
+        assert refunds_in_ledger(simulator, charge_id) == [Decimal("60.00")]
+        assert refund_statuses(service_settings, payment["id"]) == [("60.00", "succeeded")]
+        current = (
+            await api_client.get(f"/payments/{payment['id']}", headers=shop.auth(ADMIN, roles=("admin",)))
+        ).json()
+        assert (current["status"], current["refunded_amount"]) == ("partially_refunded", "60.00")
+        assert outbox_types(service_settings, payment["order_id"])[2:] == ["payment.refunded", "order.refunded"]
+        # The same key now answers what the refund became.
+        replay = await api_client.post(
+            url, json={"amount": "60.00"}, headers=shop.auth(ADMIN, roles=("admin",), key="lost-1")
+        )
+        assert (replay.status_code, replay.json()["status"]) == (201, "succeeded")
+
+    async def test_a_refund_a_crash_left_processing_fails_after_the_grace_and_frees_its_amount(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        written_at = datetime.now(UTC)
+        refund_id = new_refund_id(written_at)
+        crashed = Refund(
+            refund_id=refund_id,
+            payment_id=payment["id"],
+            kind=RefundKind.REFUND,
+            amount=Money(Decimal("100.00"), "USD"),
+            status=RefundStatus.PROCESSING,
+            origin=RefundOrigin.API,
+            ref_id=refund_id.removeprefix("ref_"),
+            created_at=written_at,
+            updated_at=written_at,
+        )
+        async with resources.database.transaction() as conn:  # as the process left it, dying before sending
+            await refund_rows.insert_refund(conn, crashed)
+        url = f"/payments/{payment['id']}/refunds"
+        blocked = await api_client.post(url, json={"amount": "1.00"}, headers=shop.auth(ADMIN, roles=("admin",)))
+        clock = ManualClock(written_at + timedelta(seconds=120))
+        reconciler = refund_reconciler(resources, clock)
+
+        within = await reconciler.reconcile_once()
+        clock.advance(seconds=600)
+        after = await reconciler.reconcile_once()
+        freed = await api_client.post(url, json={"amount": "1.00"}, headers=shop.auth(ADMIN, roles=("admin",)))
+
+        assert blocked.status_code == 422
+        assert within == {}
+        assert after == {refund_id: RefundStatus.FAILED}
+        assert freed.status_code == 201
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("1.00")]
+
+
+class TestChargesTheOrderRefused:
+    async def test_an_order_cancelled_while_its_charge_was_unknown_gets_the_adopted_charge_voided(
+        self,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read_timeout(service_settings))) as client:
+            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+        assert response.json()["status"] == "unknown"
+        with shop.db.client() as db:
+            assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+        refunds = refund_service(resources)
+        reconciler = Reconciler(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            settings=GRACE,
+            refunds=refunds,
+        )
+
+        report = await reconciler.reconcile_once()
+
+        assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
+        (charge,) = simulator.transactions(invoice_number=order_id)
+        assert charge["status"] == "voided"
+        current = await refunds.current_payment(response.json()["id"])
+        assert (current.status.value, current.refunded_amount) == ("voided", Decimal("59.97"))
+        assert store_rows(service_settings, "SELECT kind, status, origin, reason FROM refunds") == [
+            ("void", "succeeded", "automatic", "order_cancelled")
+        ]
+        assert outbox_types(service_settings, order_id)[-2:] == ["payment.voided", "order.refunded"]
+        order = shop.db.get_order(order_id)
+        assert order is not None
+        assert (order["status"], order["payment_status"]) == ("cancelled", "voided")
+
+    async def test_an_order_cancelled_while_the_pay_request_waited_gets_its_charge_voided_at_once(
+        self, shop: Shop, simulator: SimulatorHandle, service_settings: Settings
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        simulator.add_fault("latency", latency_ms=1500)
+        async with app_client(create_app(service_settings)) as client:
+            paying = client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer, key="k-1"))
+            task = asyncio.ensure_future(paying)
+            async with asyncio.timeout(10):
+                while not store_rows(service_settings, "SELECT 1 FROM payments WHERE order_id = ?", order_id):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            with shop.db.client() as db:
+                assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+            response = await task
+            replay = await client.post(
+                "/payments/pay", json=card_body(order_id), headers=shop.auth(customer, key="k-1")
+            )
+
+        assert response.json()["status"] == "voided"
+        assert replay.json() == response.json()
+        (charge,) = simulator.transactions(invoice_number=order_id)
+        assert charge["status"] == "voided"
+        assert outbox_types(service_settings, order_id) == [
+            "payment.approved",
+            "order.paid",
+            "payment.voided",
+            "order.refunded",
+        ]
