@@ -477,9 +477,10 @@ class RefundService:
         """
         settled = replace(refund, status=status, gateway=result, version=refund.version + 1, updated_at=self._now())
         async with self._database.transaction() as conn:
-            await refund_rows.update_refund(conn, settled, previous=refund)
+            # The payment first, as every refund writer locks it: one lock order, no deadlock.
             locked = await refund_rows.lock_payment(conn, refund.payment_id)
             assert locked is not None  # noqa: S101 - payments are never deleted
+            await refund_rows.update_refund(conn, settled, previous=refund)
             refunds = await refund_rows.fetch_refunds_for_payment(conn, refund.payment_id)
             changed = await self._apply(conn, locked, refunds, settled, context)
             if key is not None and render is not None:

@@ -169,6 +169,83 @@ class TestLostRefundAnswers:
         assert freed.status_code == 201
         assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("1.00")]
 
+    async def test_a_refund_sent_but_never_recorded_is_found_by_its_ref_id_and_recorded_once(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        charge_id = payment["gateway"]["transaction_id"]
+        written_at = datetime.now(UTC)
+        refund_id = new_refund_id(written_at)
+        ref_id = refund_id.removeprefix("ref_")
+        left = Refund(
+            refund_id=refund_id,
+            payment_id=payment["id"],
+            kind=RefundKind.REFUND,
+            amount=Money(Decimal("45.00"), "USD"),
+            status=RefundStatus.PROCESSING,
+            origin=RefundOrigin.API,
+            ref_id=ref_id,
+            created_at=written_at,
+            updated_at=written_at,
+        )
+        async with resources.database.transaction() as conn:
+            await refund_rows.insert_refund(conn, left)
+        # Sent as the service sends it, then the process died before recording the answer.
+        sent = await resources.gateway.refund(
+            charge_id, left.amount, card_last4="1111", ref_id=ref_id, invoice_number=ref_id
+        )
+        assert sent.result.transaction_id is not None
+        reconciler = refund_reconciler(resources, ManualClock(written_at + timedelta(seconds=120)))
+
+        settled = await reconciler.reconcile_once()
+        again = await reconciler.reconcile_once()
+
+        assert settled == {refund_id: RefundStatus.SUCCEEDED}
+        assert again == {}
+        assert refunds_in_ledger(simulator, charge_id) == [Decimal("45.00")]
+        assert store_rows(service_settings, "SELECT transaction_id, status FROM refunds") == [
+            (sent.result.transaction_id, "succeeded")
+        ]
+
+    async def test_a_webhook_for_our_own_unknown_refund_settles_it_without_a_second_record(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read_timeout(service_settings))) as impatient:
+            lost = await impatient.post(
+                f"/payments/{payment['id']}/refunds",
+                json={"amount": "15.00"},
+                headers=shop.auth(ADMIN, roles=("admin",)),
+            )
+        assert lost.json()["status"] == "unknown"
+        (made,) = [
+            t
+            for t in simulator.transactions()
+            if t["type"] == "refundTransaction" and t["refTransId"] == payment["gateway"]["transaction_id"]
+        ]
+        details = await resources.gateway.fetch_transaction_details(made["transId"])
+        assert details is not None
+
+        recorded = await refund_service(resources).record_external_refund(details)
+
+        assert recorded is not None
+        assert (recorded.refund_id, recorded.status) == (lost.json()["id"], RefundStatus.SUCCEEDED)
+        assert store_rows(service_settings, "SELECT origin, status FROM refunds") == [("api", "succeeded")]
+        assert await refund_reconciler(resources).reconcile_once() == {}
+
 
 class TestChargesTheOrderRefused:
     async def test_an_order_cancelled_while_its_charge_was_unknown_gets_the_adopted_charge_voided(
