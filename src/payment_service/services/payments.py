@@ -15,7 +15,6 @@ payment into the stored status and body, so a replay answers byte for byte what 
 
 import asyncio
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from payment_service.domain.errors import (
     PaymentVersionConflict,
 )
 from payment_service.domain.events import OutboundEvent
+from payment_service.domain.identifiers import time_ordered_id
 from payment_service.domain.orders import amount_due, ensure_payable
 from payment_service.domain.payments import (
     BillTo,
@@ -70,19 +70,13 @@ ORDER_VISIBLE_STATUSES: Final = frozenset(
     {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
 )
 MAX_INVOICE_NUMBER_LENGTH: Final = 20
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 ResponseRenderer = Callable[[Payment], StoredResponse]
 
 
 def new_payment_id(now: datetime) -> str:
-    """`pay_` and 16 Crockford base32 characters: 48 bits of milliseconds, then 30 random bits.
-
-    Ids sort by creation time, and the part after `pay_` is a valid refId (at most 20 characters).
-    """
-    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5)]
-    return "pay_" + "".join(chars)
+    """`pay_` and 16 time-ordered characters; the part after `pay_` is the attempt's refId."""
+    return time_ordered_id("pay_", now)
 
 
 def invoice_number_for(order_id: str) -> str:

@@ -45,7 +45,7 @@ from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
 from payment_service.services.orders import fetch_order_context
 from payment_service.services.payment_events import OrderContext
-from payment_service.services.refunds import RefundService
+from payment_service.services.refunds import RefundService, gateway_result_of
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import payments as payment_rows
 from payment_service.store import refunds as refund_rows
@@ -121,14 +121,7 @@ class RefundReconciler:
             return None
         details = await (self._find_void if refund.kind is RefundKind.VOID else self._find_refund)(refund, charge_id)
         if details is not None:
-            result = GatewayResult(
-                transaction_id=details.transaction_id,
-                response_code=details.response_code or None,
-                reason_code=details.reason_code or None,
-                message=details.reason_description or None,
-                account_number=details.account_number,
-                account_type=details.account_type,
-            )
+            result = gateway_result_of(details)
             context = await self._order_context(payment)
             if context is None:
                 return None

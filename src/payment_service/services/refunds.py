@@ -17,7 +17,6 @@ details of that transaction, once per gateway transaction.
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from payment_service.domain.errors import (
     PaymentVersionConflict,
 )
 from payment_service.domain.events import OutboundEvent
+from payment_service.domain.identifiers import time_ordered_id
 from payment_service.domain.money import Money
 from payment_service.domain.payments import ChargeOutcome, ChargeOutcomeKind, GatewayResult, Payment
 from payment_service.domain.refunds import (
@@ -63,7 +63,6 @@ from payment_service.store.idempotency import ClaimState, IdempotencyKey, KeyCla
 
 log = structlog.get_logger(__name__)
 
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _OUTCOME_STATUS: Final = {
     ChargeOutcomeKind.APPROVED: RefundStatus.SUCCEEDED,
     ChargeOutcomeKind.DECLINED: RefundStatus.FAILED,
@@ -79,9 +78,20 @@ RefundRenderer = Callable[[Refund], StoredResponse]
 
 
 def new_refund_id(now: datetime) -> str:
-    """`ref_` and 16 Crockford base32 characters (time-ordered); the part after `ref_` is the refId."""
-    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
-    return "ref_" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5))
+    """`ref_` and 16 time-ordered characters; the part after `ref_` is the refund's refId."""
+    return time_ordered_id("ref_", now)
+
+
+def gateway_result_of(details: TransactionDetails) -> GatewayResult:
+    """The `gateway` object of a refund, from the gateway's details of its transaction."""
+    return GatewayResult(
+        transaction_id=details.transaction_id,
+        response_code=details.response_code or None,
+        reason_code=details.reason_code or None,
+        message=details.reason_description or None,
+        account_number=details.account_number,
+        account_type=details.account_type,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +266,7 @@ class RefundService:
         context = await self._order_context(payment)
         now = self._now()
         amount = details.settle_amount or details.requested_amount or details.auth_amount
-        result = GatewayResult(
-            transaction_id=details.transaction_id,
-            response_code=details.response_code or None,
-            reason_code=details.reason_code or None,
-            message=details.reason_description or None,
-            account_number=details.account_number,
-            account_type=details.account_type,
-        )
+        result = gateway_result_of(details)
         async with self._database.transaction() as conn:
             locked = await refund_rows.lock_payment(conn, payment.payment_id)
             assert locked is not None  # noqa: S101 - payments are never deleted

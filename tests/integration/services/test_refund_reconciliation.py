@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
@@ -19,10 +18,11 @@ from payment_service.domain.refunds import Refund, RefundKind, RefundOrigin, Ref
 from payment_service.resources import Resources, open_resources
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.services.refund_reconciliation import RefundReconciler
-from payment_service.services.refunds import RefundService, new_refund_id
+from payment_service.services.refunds import new_refund_id
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import refunds as refund_rows
 from tests.integration.conftest import Shop, app_client, card_body, store_rows
+from tests.support.refunds import outbox_types, paid, refund_service, refunds_in_ledger
 from tests.support.simulator import ManualClock, SimulatorHandle
 
 GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, max_backoff_s=0.04)
@@ -33,12 +33,6 @@ ADMIN = "staff-1"
 async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
     async with open_resources(service_settings) as opened:
         yield opened
-
-
-def refund_service(resources: Resources) -> RefundService:
-    return RefundService(
-        database=resources.database, db_service=resources.db_service, gateway=resources.gateway, idempotency_ttl_s=60
-    )
 
 
 def refund_reconciler(resources: Resources, clock: ManualClock | None = None) -> RefundReconciler:
@@ -54,28 +48,6 @@ def refund_reconciler(resources: Resources, clock: ManualClock | None = None) ->
 
 def short_read_timeout(settings: Settings) -> Settings:
     return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
-
-
-async def paid(api_client: httpx.AsyncClient, shop: Shop) -> dict[str, Any]:
-    customer = shop.customer()
-    order_id = str(shop.order(customer, price="100.00", quantity=1)["id"])
-    response = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    return payment
-
-
-def refunds_in_ledger(simulator: SimulatorHandle, transaction_id: str) -> list[Decimal]:
-    return [
-        Decimal(t["amount"])
-        for t in simulator.transactions()
-        if t["type"] == "refundTransaction" and t["refTransId"] == transaction_id
-    ]
-
-
-def outbox_types(settings: Settings, order_id: str) -> list[str]:
-    found = store_rows(settings, "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq", order_id)
-    return [row[0] for row in found]
 
 
 def refund_statuses(settings: Settings, payment_id: str) -> list[tuple[str, str]]:
