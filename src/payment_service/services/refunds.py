@@ -36,6 +36,7 @@ from payment_service.domain.errors import (
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentVersionConflict,
+    RefundNotAllowed,
 )
 from payment_service.domain.events import OutboundEvent
 from payment_service.domain.identifiers import time_ordered_id
@@ -168,6 +169,8 @@ class RefundService:
             async with self._database.reading() as conn:
                 taken = taken_amount(await refund_rows.fetch_refunds_for_payment(conn, payment.payment_id))
             amount = payment.captured_amount - taken
+            if amount <= 0 and payment.captured_amount > 0:
+                raise RefundNotAllowed("nothing is left to refund (refunds in progress included)")
         kind = await self._choose_kind(payment)
         context = await self._order_context(payment)
         opened = await self._open(
@@ -478,6 +481,10 @@ class RefundService:
         Raises:
             PaymentVersionConflict: the refund was settled meanwhile (the reconciler, or a webhook): theirs stands.
         """
+        if status is not RefundStatus.SUCCEEDED:
+            # Only a refund that happened owns a gateway transaction id (ids are unique here); error answers
+            # carry "0" or the refunded charge's id.
+            result = replace(result, transaction_id=None)
         settled = replace(refund, status=status, gateway=result, version=refund.version + 1, updated_at=self._now())
         async with self._database.transaction() as conn:
             # The payment first, as every refund writer locks it: one lock order, no deadlock.
