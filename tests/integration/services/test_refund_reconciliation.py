@@ -21,7 +21,10 @@ from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import new_refund_id
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import refunds as refund_rows
+from payment_service.worker.main import serve_worker
 from tests.integration.conftest import Shop, app_client, card_body, store_rows
+from tests.integration.reference_db.factories import payment_body
+from tests.support.events import wait_until
 from tests.support.refunds import outbox_types, paid, refund_service, refunds_in_ledger
 from tests.support.simulator import ManualClock, SimulatorHandle
 
@@ -218,6 +221,40 @@ class TestLostRefundAnswers:
         assert store_rows(service_settings, "SELECT origin, status FROM refunds") == [("api", "succeeded")]
         assert await refund_reconciler(resources).reconcile_once() == {}
 
+    async def test_the_worker_runs_the_refund_reconciler(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read_timeout(service_settings))) as impatient:
+            lost = await impatient.post(
+                f"/payments/{payment['id']}/refunds",
+                json={"amount": "5.00"},
+                headers=shop.auth(ADMIN, roles=("admin",)),
+            )
+        assert lost.json()["status"] == "unknown"
+        stop = asyncio.Event()
+        worker = asyncio.create_task(serve_worker(service_settings.model_copy(update={"reconciler": GRACE}), stop=stop))
+        try:
+
+            async def settled() -> bool:
+                async with resources.database.reading() as conn:
+                    found = await refund_rows.fetch_refund(conn, lost.json()["id"])
+                return found is not None and found.status is RefundStatus.SUCCEEDED
+
+            await wait_until(settled, timeout_s=10, interval_s=0.02)
+        finally:
+            stop.set()
+            async with asyncio.timeout(10):
+                await worker
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("5.00")]
+
 
 class TestChargesTheOrderRefused:
     async def test_an_order_cancelled_while_its_charge_was_unknown_gets_the_adopted_charge_voided(
@@ -258,6 +295,44 @@ class TestChargesTheOrderRefused:
         order = shop.db.get_order(order_id)
         assert order is not None
         assert (order["status"], order["payment_status"]) == ("cancelled", "voided")
+
+    async def test_an_order_paid_by_another_attempt_meanwhile_gets_the_adopted_charge_voided(
+        self,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read_timeout(service_settings))) as client:
+            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+        assert response.json()["status"] == "unknown"
+        # Another attempt (another instance, a manual payment) paid the order in the meantime.
+        other = payment_body(order_id, customer, status="approved", version=2) | {
+            "created_at": datetime.now(UTC).isoformat()
+        }
+        with shop.db.client() as db:
+            assert db.put("/payments/pay_OTHER", json=other).status_code == 201
+        reconciler = Reconciler(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            settings=GRACE,
+            refunds=refund_service(resources),
+        )
+
+        await reconciler.reconcile_once()
+
+        (charge,) = simulator.transactions(invoice_number=order_id)
+        assert charge["status"] == "voided"
+        assert store_rows(service_settings, "SELECT kind, status, origin, reason FROM refunds") == [
+            ("void", "succeeded", "automatic", "order_already_paid")
+        ]
+        order = shop.db.get_order(order_id)
+        assert order is not None
+        assert (order["status"], order["payment_id"]) == ("paid", "pay_OTHER")
 
     async def test_an_order_cancelled_while_the_pay_request_waited_gets_its_charge_voided_at_once(
         self, shop: Shop, simulator: SimulatorHandle, service_settings: Settings
