@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from payment_service.api import health, payments
+from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
@@ -20,6 +21,7 @@ from payment_service.api.middleware import RequestContextMiddleware
 from payment_service.api.schemas import PayRequest
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
+from payment_service.services.refunds import RefundService
 from payment_service.settings import Settings
 
 DESCRIPTION = """
@@ -35,6 +37,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         # The in-process relay publishes each payment's events right after its commit.
         async with open_resources(settings) as resources, running_outbox_relay(resources):
+            refunds = RefundService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                outbox_written=resources.notify_outbox_written,
+            )
             service = PaymentService(
                 database=resources.database,
                 db_service=resources.db_service,
@@ -44,14 +53,17 @@ def create_app(settings: Settings) -> FastAPI:
                 fingerprint_secret=settings.api.fingerprint_secret.get_secret_value().encode(),
                 accepted_currencies=settings.gateway.accepted_currencies,
                 outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
             )
-            yield AppState(settings=settings, resources=resources, payments=service, verifier=verifier)
+            yield AppState(settings=settings, resources=resources, payments=service, refunds=refunds, verifier=verifier)
             await service.drain()
+            await refunds.drain()
 
     app = FastAPI(title="Payment service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     _document_models(app)
     install_error_handlers(app)
     app.include_router(payments.router)
+    app.include_router(refunds_api.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -14,6 +14,7 @@ from payment_service.api.auth import Principal, TokenVerifier
 from payment_service.domain.errors import AuthenticationFailed
 from payment_service.resources import Resources
 from payment_service.services.payments import PaymentService
+from payment_service.services.refunds import RefundService
 from payment_service.settings import Settings
 
 
@@ -23,6 +24,7 @@ class AppState(TypedDict):
     settings: Settings
     resources: Resources
     payments: PaymentService
+    refunds: RefundService
     verifier: TokenVerifier
 
 

@@ -60,8 +60,14 @@ from payment_service.domain.transactions import TransactionDetails, TransactionS
 from payment_service.gateway.client import AuthorizeNetGateway, is_last_page
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
-from payment_service.services.orders import OrderUpdate, fetch_order_context, update_order_payment_status
+from payment_service.services.orders import (
+    ORDER_REFUSALS,
+    OrderUpdate,
+    fetch_order_context,
+    update_order_payment_status,
+)
 from payment_service.services.payment_events import OrderContext, payment_events
+from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import outbox
 from payment_service.store import payments as payment_rows
@@ -176,7 +182,10 @@ class Reconciler:
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
+        # Gives back an adopted charge whose order refused it (cancelled meanwhile, paid by another attempt).
+        refunds: RefundService | None = None,
     ) -> None:
+        self._refunds = refunds
         self._database = database
         self._gateway = gateway
         self._db_service = db_service
@@ -511,7 +520,10 @@ class Reconciler:
                 order_payment_id=order.payment_id,
             )
             return OrderUpdate.NOT_CURRENT
-        return await update_order_payment_status(self._db_service, payment)
+        update = await update_order_payment_status(self._db_service, payment)
+        if update in ORDER_REFUSALS:
+            await reverse_refused_charge(self._refunds, payment, reason=update.value)
+        return update
 
     async def _is_newer_attempt(self, payment_id: str, *, than: Payment) -> bool:
         if payment_id == than.payment_id:
