@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from payment_service import tracing
 from payment_service.api import health, payments
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(payments.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
+    tracing.instrument_app(app)
     return app
 
 

@@ -1,0 +1,103 @@
+"""Tracing set-up: off without an endpoint, spans over OTLP/HTTP with one (to a local receiver)."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from payment_service import tracing
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+class Receiver(ThreadingHTTPServer):
+    """An OTLP/HTTP trace receiver on 127.0.0.1 that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+        self.requests: list[tuple[str, bytes]] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.requests.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def no_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in tracing.ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+class TestTracing:
+    @pytest.mark.usefixtures("no_endpoint")
+    def test_without_an_endpoint_nothing_is_set_up_and_spans_are_one_shared_no_op(self) -> None:
+        assert tracing.configure_tracing("payment-service-test") is False
+        assert not tracing.is_enabled()
+        first, second = tracing.span("a"), tracing.span("b", parent=TRACEPARENT)
+        assert first is second
+        with first as span:
+            assert span is None
+            assert tracing.current_traceparent() is None
+        with tracing.producer_spans([("payments", "e1", TRACEPARENT), ("payments", "e2", None)]) as parents:
+            assert parents == [TRACEPARENT, None]
+
+    def test_with_an_endpoint_spans_go_to_it_over_otlp_http_continuing_a_given_trace(
+        self, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    ) -> None:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        assert tracing.configure_tracing("payment-service-test") is True
+        try:
+            with tracing.producer_spans([("payments", "event-1", TRACEPARENT)]) as (published,):
+                pass
+            assert published is not None
+            assert published.split("-")[1] == TRACEPARENT.split("-")[1]
+            with tracing.span("payments process", parent=published) as span:
+                assert span is not None
+                tracing.annotate(span, {"payment.gateway.outcome": "approved"})
+                current = tracing.current_traceparent()
+            assert current is not None
+            assert current.split("-")[1] == TRACEPARENT.split("-")[1]
+        finally:
+            tracing.shutdown_tracing()  # flushes the batch to the receiver
+
+        assert not tracing.is_enabled()
+        (path, body), *_ = receiver.requests
+        assert path == "/v1/traces"
+        exported = ExportTraceServiceRequest.FromString(body)
+        (resource_spans,) = exported.resource_spans
+        service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}["service.name"]
+        assert service == "payment-service-test"
+        spans = {s.name: s for scope in resource_spans.scope_spans for s in scope.spans}
+        assert set(spans) == {"payments publish", "payments process"}
+        assert spans["payments process"].parent_span_id == spans["payments publish"].span_id
+        assert spans["payments publish"].trace_id.hex() == TRACEPARENT.split("-")[1]
