@@ -6,6 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from payment_service import tracing
 
@@ -101,3 +103,27 @@ class TestTracing:
         assert set(spans) == {"payments publish", "payments process"}
         assert spans["payments process"].parent_span_id == spans["payments publish"].span_id
         assert spans["payments publish"].trace_id.hex() == TRACEPARENT.split("-")[1]
+
+    def test_sampling_follows_the_standard_variables_and_the_decision_in_a_traceparent(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")  # no new trace is sampled
+        exporter = InMemorySpanExporter()
+        assert tracing.configure_tracing("payment-service-test", processor=SimpleSpanProcessor(exporter))
+        try:
+            with tracing.span("root"):
+                unsampled_parent = tracing.current_traceparent()
+            assert unsampled_parent is not None
+            assert int(unsampled_parent.rsplit("-", 1)[1], 16) & 1 == 0  # the "sampled" flag is not set
+            with tracing.producer_spans([("payments", "e1", unsampled_parent), ("payments", "e2", TRACEPARENT)]):
+                pass
+            with tracing.span("payments process", parent=unsampled_parent):
+                pass
+        finally:
+            tracing.shutdown_tracing()
+        # Only the span under the sampled traceparent (flags 01) was recorded.
+        assert [
+            (span.name, span.attributes and span.attributes["messaging.message.id"])
+            for span in exporter.get_finished_spans()
+        ] == [("payments publish", "e2")]
