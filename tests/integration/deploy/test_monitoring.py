@@ -87,6 +87,9 @@ class TestMonitoring:
             "payment_service_outbox_oldest_age_seconds",
             "payment_service_consumer_lag",
             "payment_service_dlq_records_total",
+            "payment_service_reconciler_unconfirmed_matches_total",
+            "payment_service_order_refused_payments_total",
+            "payment_service_gateway_clock_skew_seconds",
         }
         assert any('status="held_for_review"' in expr for expr in dashboard_expressions())
 
