@@ -1,49 +1,35 @@
 """Tracing set-up: off without an endpoint, spans over OTLP/HTTP with one (to a local receiver)."""
 
+import importlib.util
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from payment_service import tracing
+from tests.conftest import REPO_ROOT
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-class Receiver(ThreadingHTTPServer):
-    """An OTLP/HTTP trace receiver on 127.0.0.1 that keeps what it is sent."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-        self.requests: list[tuple[str, bytes]] = []
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append((self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
+def load_sink() -> ModuleType:
+    """`bench/otlp_sink.py` (the benchmarks' receiver): bench/ is a directory of scripts, not a package."""
+    spec = importlib.util.spec_from_file_location("otlp_sink", REPO_ROOT / "bench" / "otlp_sink.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
+def receiver() -> Iterator[Any]:
+    """An OTLP/HTTP trace receiver on 127.0.0.1 that keeps what it is sent."""
+    server = load_sink().Sink(0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -73,7 +59,7 @@ class TestTracing:
             assert parents == [TRACEPARENT, None]
 
     def test_with_an_endpoint_spans_go_to_it_over_otlp_http_continuing_a_given_trace(
-        self, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+        self, monkeypatch: pytest.MonkeyPatch, receiver: Any
     ) -> None:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
         monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
@@ -93,9 +79,8 @@ class TestTracing:
             tracing.shutdown_tracing()  # flushes the batch to the receiver
 
         assert not tracing.is_enabled()
-        (path, body), *_ = receiver.requests
+        (path, exported), *_ = receiver.received
         assert path == "/v1/traces"
-        exported = ExportTraceServiceRequest.FromString(body)
         (resource_spans,) = exported.resource_spans
         service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}["service.name"]
         assert service == "payment-service-test"

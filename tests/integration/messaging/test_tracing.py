@@ -98,25 +98,3 @@ class TestTracing:
         # Never card data, in any attribute of any span.
         for span in spans:
             assert VISA not in repr(dict(span.attributes or {})), span.name
-
-    async def test_without_an_endpoint_tracing_stays_off_and_records_carry_the_event_derived_traceparent(
-        self, monkeypatch: pytest.MonkeyPatch, service_settings: Settings, shop: Shop, kafka_bootstrap: str
-    ) -> None:
-        for name in tracing.ENDPOINT_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        assert not tracing.configure_tracing("payment-service-test")
-        assert not tracing.is_enabled()
-        assert tracing.current_traceparent() is None
-        kafka = await fresh_kafka_settings(kafka_bootstrap)
-        settings = with_kafka(service_settings, kafka)
-        customer = shop.customer()
-        order_id = str(shop.order(customer)["id"])
-
-        async with app_client(create_app(settings)) as client:
-            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
-            assert response.status_code == 201, response.text
-            await wait_until(lambda: outbox_drained(settings), timeout_s=DEADLINE_S)
-
-        (record,) = await read_topic(kafka_bootstrap, kafka.payment_topic, at_least=1)
-        event_id = header(record, "ce_id") or ""
-        assert (header(record, "traceparent") or "").split("-")[1] == event_id.replace("-", "")
