@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from payment_service import tracing
 from payment_service.api import health, payments
 from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(refunds_api.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
+    tracing.instrument_app(app)
     return app
 
 

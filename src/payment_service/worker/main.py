@@ -26,6 +26,7 @@ from payment_service.services.recording import PaymentRecorder
 from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundService
 from payment_service.settings import Settings, WorkerSettings
+from payment_service.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +34,7 @@ log = structlog.get_logger(__name__)
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly (blocking)."""
     configure_logging(settings.log)
+    configure_tracing("payment-service-worker")
     serve_metrics(settings.worker)
     asyncio.run(serve_worker(settings, handle_signals=True))
 
