@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from payment_service import tracing
 from payment_service.api import health, payments
 from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
@@ -37,20 +38,23 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         # The in-process relay publishes each payment's events right after its commit.
         async with open_resources(settings) as resources, running_outbox_relay(resources):
-            service = PaymentService(
-                database=resources.database,
-                db_service=resources.db_service,
-                gateway=resources.gateway,
-                duplicate_window_s=settings.gateway.duplicate_window_s,
-                idempotency_ttl_s=settings.api.idempotency_ttl_s,
-                outbox_written=resources.notify_outbox_written,
-            )
             refunds = RefundService(
                 database=resources.database,
                 db_service=resources.db_service,
                 gateway=resources.gateway,
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
                 outbox_written=resources.notify_outbox_written,
+            )
+            service = PaymentService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                duplicate_window_s=settings.gateway.duplicate_window_s,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                fingerprint_secret=settings.api.fingerprint_secret.get_secret_value().encode(),
+                accepted_currencies=settings.gateway.accepted_currencies,
+                outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
             )
             yield AppState(settings=settings, resources=resources, payments=service, refunds=refunds, verifier=verifier)
             await service.drain()
@@ -63,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(refunds_api.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
+    tracing.instrument_app(app)
     return app
 
 

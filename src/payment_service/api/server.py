@@ -5,11 +5,13 @@ import uvicorn
 from payment_service.api.app import create_app
 from payment_service.logging import configure_logging
 from payment_service.settings import Settings
+from payment_service.tracing import configure_tracing
 
 
 def serve_api(settings: Settings, *, host: str, port: int) -> None:
     """Run one API process until SIGTERM or Ctrl-C (scale out with replicas: docs/operations.md)."""
     configure_logging(settings.log)
+    configure_tracing("payment-service-api")
     options = {
         "host": host,
         "port": port,

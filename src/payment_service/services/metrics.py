@@ -33,6 +33,23 @@ UNKNOWN_PAYMENTS = Gauge(
 RECONCILIATIONS = Counter(
     "payment_service_reconciliations", "Payments the reconciler looked at, by result.", ["result"]
 )
+RECONCILER_PAYMENT_FAILURES = Counter(
+    "payment_service_reconciler_payment_failures",
+    "Payments whose look-up failed unexpectedly in a reconciler round (logged; the round went on).",
+)
+UNCONFIRMED_MATCHES = Counter(
+    "payment_service_reconciler_unconfirmed_matches",
+    "Looks at an unresolved payment that found a matching gateway transaction naming no attempt (left unknown).",
+)
+GATEWAY_CLOCK_SKEW = Gauge(
+    "payment_service_gateway_clock_skew_seconds",
+    "The gateway's submit time of our last found charge minus our sending time (clock skew plus network delay).",
+)
+ORDER_REFUSED_PAYMENTS = Counter(
+    "payment_service_order_refused_payments",
+    "Payments the db-service refused on their order (409), by reason: order_cancelled, order_already_paid.",
+    ["reason"],
+)
 TIME_TO_RESOLVE = Histogram(
     "payment_service_time_to_resolve_seconds",
     "Time from sending a charge (or holding it for review) to the reconciler settling it, by the status it left.",
@@ -54,8 +71,8 @@ REFUNDS = Counter(
 )
 CHARGE_REVERSALS = Counter(
     "payment_service_charge_reversals",
-    "Approved charges given back automatically because the order could no longer take them, by the db-service's reason.",
-    ["reason"],
+    "Approved charges the order refused (db-service reason), by whether they were given back or left for a person.",
+    ["reason", "result"],
 )
 UNSETTLED_REFUNDS = Gauge(
     "payment_service_unsettled_refunds", "Refunds whose outcome is unknown, as of the refund reconciler's last round."

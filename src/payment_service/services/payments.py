@@ -15,7 +15,7 @@ payment into the stored status and body, so a replay answers byte for byte what 
 
 import asyncio
 import hashlib
-import os
+import hmac
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,8 +26,10 @@ from typing import Final
 import structlog
 
 from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.errors import (
     AmountMismatch,
+    ChargeRequestInvalid,
     CustomerMismatch,
     GatewayConfigurationError,
     GatewayUnavailable,
@@ -38,6 +40,7 @@ from payment_service.domain.errors import (
     PaymentVersionConflict,
 )
 from payment_service.domain.events import OutboundEvent
+from payment_service.domain.identifiers import time_ordered_id
 from payment_service.domain.orders import amount_due, ensure_payable
 from payment_service.domain.payments import (
     BillTo,
@@ -53,8 +56,9 @@ from payment_service.domain.payments import (
 )
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.orders import fetch_order_context, update_order_payment_status
+from payment_service.services.orders import ORDER_REFUSALS, fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
+from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -68,19 +72,14 @@ ORDER_VISIBLE_STATUSES: Final = frozenset(
     {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
 )
 MAX_INVOICE_NUMBER_LENGTH: Final = 20
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CHARGE_NOT_BUILT_MESSAGE: Final = "The charge request could not be built; nothing was sent."
 
 ResponseRenderer = Callable[[Payment], StoredResponse]
 
 
 def new_payment_id(now: datetime) -> str:
-    """`pay_` and 16 Crockford base32 characters: 48 bits of milliseconds, then 30 random bits.
-
-    Ids sort by creation time, and the part after `pay_` is a valid refId (at most 20 characters).
-    """
-    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5)]
-    return "pay_" + "".join(chars)
+    """`pay_` and 16 time-ordered characters; the part after `pay_` is the attempt's refId."""
+    return time_ordered_id("pay_", now)
 
 
 def invoice_number_for(order_id: str) -> str:
@@ -99,17 +98,22 @@ class PayCommand:
     customer_id: str | None = None
     amount: Decimal | None = None
 
-    def fingerprint(self) -> str:
-        """A digest identifying the request for its idempotency key; holds no card data."""
+    def fingerprint(self, secret: bytes) -> str:
+        """A keyed digest (HMAC-SHA256 under `secret`) identifying the request for its idempotency key.
+
+        The card part is the card's number and expiry, so another card with the same brand and last four
+        is another request (422 on a reused key). Keyed, never a plain hash: a card number's digest could
+        be reversed by trying the few numbers that share its brand, last four and Luhn digit.
+        """
         method = self.payment_method
         if isinstance(method, CardDetails):
-            method_part = f"card:{method.brand}:{method.last4}"
+            expiry = f"{method.expiration_year:04d}-{method.expiration_month:02d}"
+            method_part = f"card:{method.number.get_secret_value()}:{expiry}"
         else:
-            nonce_digest = hashlib.sha256(method.value.get_secret_value().encode()).hexdigest()
-            method_part = f"opaque:{method.descriptor}:{nonce_digest}"
+            method_part = f"opaque:{method.descriptor}:{method.value.get_secret_value()}"
         amount = "" if self.amount is None else str(self.amount.normalize())
         text = "\x1f".join((self.order_id, self.customer_id or "", amount, method_part))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +142,21 @@ class PaymentService:
         gateway: AuthorizeNetGateway,
         duplicate_window_s: int,
         idempotency_ttl_s: int,
+        fingerprint_secret: bytes,
+        accepted_currencies: frozenset[str] = frozenset({"USD"}),
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
+        # Gives back an approved charge whose order refused it (cancelled meanwhile, paid by another attempt).
+        refunds: RefundService | None = None,
     ) -> None:
+        self._refunds = refunds
         self._database = database
         self._db_service = db_service
         self._gateway = gateway
         self._duplicate_window_s = duplicate_window_s
+        self._fingerprint_secret = fingerprint_secret
+        self._accepted_currencies = accepted_currencies
         self._idempotency_ttl = timedelta(seconds=idempotency_ttl_s)
         self._outbox_written = outbox_written
         self._now = clock or (lambda: datetime.now(UTC))
@@ -176,7 +187,7 @@ class PaymentService:
         if command.customer_id is not None and command.customer_id != customer_id:
             raise CustomerMismatch("customer_id does not match the authenticated customer")
         key = IdempotencyKey(customer_id, idempotency_key) if idempotency_key else None
-        fingerprint = command.fingerprint() if key is not None else ""
+        fingerprint = command.fingerprint(self._fingerprint_secret) if key is not None else ""
         if key is not None:
             async with self._database.reading() as conn:
                 found = await idempotency.find_key(conn, key, fingerprint=fingerprint, now=self._now())
@@ -234,7 +245,7 @@ class PaymentService:
         Returns the checkout to charge, or what a concurrent request left on the key it took meanwhile.
         """
         order = await self._db_service.fetch_order(command.order_id)
-        ensure_payable(order, customer_id=customer_id)
+        ensure_payable(order, customer_id=customer_id, accepted_currencies=self._accepted_currencies)
         due = amount_due(order)
         if command.amount is not None and command.amount != due.amount:
             raise AmountMismatch("amount does not match the order total")
@@ -302,7 +313,8 @@ class PaymentService:
                 zip=address.zip,
                 country=address.country,
             ),
-            description=f"Order {order.order_id}",
+            # The attempt's own id, echoed by the transaction details: how the reconciler confirms a match.
+            description=describe_attempt(attempt.ref_id, order.order_id),
             duplicate_window_s=self._duplicate_window_s,
             tax_amount=order.tax_amount,
             shipping_amount=order.shipping_amount,
@@ -330,7 +342,12 @@ class PaymentService:
             payment = await self._record(checkout, payment, key=key, response=response)
         except PaymentVersionConflict:
             return await self._settled_elsewhere(attempt, key, render)
-        await self._update_order(payment)
+        after = await self._update_order(payment)
+        if after is not payment:  # the order refused the charge and it was given back: answer what it is now
+            payment, response = after, render(after)
+            if key is not None:
+                async with self._database.transaction() as conn:
+                    await idempotency.complete_key(conn, key, payment_id=payment.payment_id, response=response)
         return PayResult(response, payment.payment_id, payment)
 
     async def _settled_elsewhere(
@@ -364,6 +381,9 @@ class PaymentService:
         except GatewayConfigurationError:
             log.error("payment.gateway_misconfigured", payment_id=attempt.payment_id)
             return ChargeOutcome(ChargeOutcomeKind.CONFIGURATION_ERROR, GatewayResult(message="Gateway set-up error."))
+        except ChargeRequestInvalid as exc:  # refused while building: nothing was sent, so nothing was charged
+            log.error("payment.charge_not_built", payment_id=attempt.payment_id, error=str(exc))
+            return ChargeOutcome(ChargeOutcomeKind.FAILED, GatewayResult(message=CHARGE_NOT_BUILT_MESSAGE))
         except Exception:  # the charge may have been sent: record it as unknown, never lose it
             log.exception("payment.charge_crashed", payment_id=attempt.payment_id)
             return ChargeOutcome(
@@ -423,9 +443,18 @@ class PaymentService:
     def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
         return payment_events(payment, checkout.context)
 
-    async def _update_order(self, payment: Payment) -> None:
-        if payment.status in ORDER_VISIBLE_STATUSES:
-            await update_order_payment_status(self._db_service, payment)
+    async def _update_order(self, payment: Payment) -> Payment:
+        """Tell the db-service; the payment as it then stands.
+
+        An approved charge the order refuses (cancelled meanwhile, or paid by another attempt) is given
+        back at once (`services/refunds.py`): the payment returned is then voided or refunded.
+        """
+        if payment.status not in ORDER_VISIBLE_STATUSES:
+            return payment
+        update = await update_order_payment_status(self._db_service, payment)
+        if update in ORDER_REFUSALS:
+            return await reverse_refused_charge(self._refunds, payment, reason=update.value)
+        return payment
 
     # ------------------------------------------------------------------ reads
 
