@@ -30,7 +30,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from pay_flow import drive, seed_orders, service
+from pay_flow import drive, seed_orders, service, simulator_and_db_service
 from payment_service.api.auth import mint_token
 from payment_service.settings import AuthSettings
 from processes import cpu_seconds, free_ports, venv_command, wait_until_healthy
@@ -249,20 +249,8 @@ async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="topology-bench-"))
     sim_port, db_port = free_ports(2)
     sim_url, db_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{db_port}"
-    sim_env = {"PYTHONUNBUFFERED": "1", "ANET_SIM_REQUEST_LOG_SIZE": "0"}
-    db_env = {"PYTHONUNBUFFERED": "1", "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite3'}"}
     results: dict[Round, Figures] = {}
-    with (
-        postgres_cluster() as cluster,
-        service(
-            [venv_command("authorize-net-simulator"), "serve", "--port", str(sim_port)], sim_env, workdir / "sim.log"
-        ) as sim,
-        service(
-            [venv_command("reference-db-service"), "serve", "--port", str(db_port)], db_env, workdir / "db.log"
-        ) as db,
-    ):
-        wait_until_healthy(sim_url, sim)
-        wait_until_healthy(db_url, db)
+    with postgres_cluster() as cluster, simulator_and_db_service(workdir, sim_port, db_port):
         rounds = [spec for spec in ROUNDS if (cluster is not None or not spec.postgres) and spec.name in args.rounds]
         per_round = args.warmup + args.payments
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +18,11 @@ from payment_service.domain.errors import PaymentInProgress
 from payment_service.domain.events import EventStream, OutboundEvent
 from payment_service.domain.money import Money
 from payment_service.domain.payments import Payment, PaymentStatus
-from payment_service.settings import StoreSettings
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
-from payment_service.store.database import Database, create_engine
+from payment_service.store.database import Database
 from payment_service.store.idempotency import IdempotencyKey
-from payment_service.store.schema import upgrade_schema
-from tests.support.databases import database_url, on_postgres
+from tests.support.databases import on_postgres
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="needs PAYMENTS_TEST_POSTGRES_URL (make test-postgres)")
 
@@ -45,14 +42,6 @@ class QueryLog:
         await asyncio.sleep(0)  # asyncpg hands records to loggers with call_soon
         taken, self.queries = self.queries, []
         return taken
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
-    await upgrade_schema(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

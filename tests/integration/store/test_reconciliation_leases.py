@@ -3,32 +3,26 @@
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payment_service.settings import StoreSettings
 from payment_service.store import payments as payment_rows
-from payment_service.store.database import Database, create_engine
+from payment_service.store.database import Database
 from payment_service.store.reconciliation_leases import claim_for_reconciliation, release_reconciliation
-from payment_service.store.schema import upgrade_schema
 from tests.integration.store.test_postgres_path import NOW, attempt
-from tests.support.databases import database_url
 
 LEASE = timedelta(seconds=300)
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
-    await upgrade_schema(engine)
+async def database(engine: AsyncEngine) -> AsyncIterator[Database]:
     database = Database(engine)
     async with database.transaction() as conn:
         for n in range(3):
             await payment_rows.insert_payment(conn, attempt(f"p{n}", f"o{n}"), reason="attempt_created")
     yield database
     await database.close()
-    await engine.dispose()
 
 
 async def claim(database: Database, ids: list[str], *, at: timedelta = timedelta(0)) -> set[str]:

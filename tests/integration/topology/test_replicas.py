@@ -12,6 +12,7 @@ skipped without a PostgreSQL URL (SQLite serves one host, not replicas).
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -43,11 +44,13 @@ COMMAND = str(Path(sys.executable).parent / "payment-service")
 def section_env(name: str, section: BaseModel) -> dict[str, str]:
     """`PAYMENTS_<SECTION>__<FIELD>` variables for every field of a settings section."""
     env = {}
-    for field in type(section).model_fields:
+    for field, dumped in section.model_dump(mode="json").items():
         value = getattr(section, field)
         if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[f"PAYMENTS_{name.upper()}__{field.upper()}"] = "null" if value is None else str(value)
+            dumped = value.get_secret_value()
+        elif isinstance(dumped, list | dict):  # collections are JSON in the environment
+            dumped = json.dumps(dumped)
+        env[f"PAYMENTS_{name.upper()}__{field.upper()}"] = "null" if dumped is None else str(dumped)
     return env
 
 
