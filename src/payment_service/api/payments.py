@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, assert_never
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
@@ -24,6 +24,7 @@ from payment_service.api.dependencies import (
 )
 from payment_service.api.errors import problem_dict
 from payment_service.api.schemas import (
+    ID_PATTERN,
     PROBLEM_JSON,
     PaymentResponse,
     PayRequest,
@@ -285,7 +286,9 @@ async def pay(request: Request) -> Response:
     response_class=Response,
     responses={200: {"model": PaymentResponse}, 404: {"model": ProblemResponse}},
 )
-async def get_payment(payment_id: str, principal: CurrentCustomer, service: PaymentServiceDep) -> Response:
+async def get_payment(
+    payment_id: Annotated[str, Path(pattern=ID_PATTERN)], principal: CurrentCustomer, service: PaymentServiceDep
+) -> Response:
     payment = await service.get(payment_id, customer_id=principal.customer_id, is_admin=principal.is_admin)
     return Response(payment_body(payment), media_type=JSON)
 
@@ -297,7 +300,7 @@ async def get_payment(payment_id: str, principal: CurrentCustomer, service: Paym
     responses={200: {"model": list[PaymentResponse]}, 404: {"model": ProblemResponse}},
 )
 async def list_payments(
-    order_id: Annotated[str, Query(min_length=1, max_length=64)],
+    order_id: Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN)],
     principal: CurrentCustomer,
     service: PaymentServiceDep,
 ) -> Response:

@@ -7,13 +7,13 @@ from the moment they are parsed. Replies are serialised with orjson from plain d
 """
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Final
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from payment_service.domain.errors import InvalidCard
+from payment_service.domain.money import BoundedDecimal
 from payment_service.domain.payments import CardDetails, OpaqueData, Payment, PaymentMethod, PaymentStatus
 
 PROBLEM_JSON: Final = "application/problem+json"
@@ -24,7 +24,11 @@ def _id_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=64)]
+# Order, customer and payment ids: what the db-service and this service mint, and nothing that could
+# change a URL (no `/`, `.`, `?`, `#`, `%` or non-ASCII). Checked at the edge; the db-service client
+# percent-encodes every path segment besides.
+ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 
 class RequestModel(BaseModel):
@@ -57,7 +61,7 @@ class PayRequest(RequestModel):
     order_id: IdText
     payment: PaymentMethodIn | None = None
     customer_id: IdText | None = Field(default=None, description="Optional; must equal the token's subject.")
-    amount: Decimal | None = Field(default=None, description="Optional; must equal the order total.", gt=0)
+    amount: BoundedDecimal | None = Field(default=None, description="Optional; must equal the order total.", gt=0)
     # The original service's flat card fields.
     card_number: SecretStr | None = Field(default=None, min_length=12, max_length=23)
     expiration_date: str | None = Field(default=None, min_length=4, max_length=7)
