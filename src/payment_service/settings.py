@@ -32,6 +32,10 @@ class ApiSettings(BaseModel):
     # Raw card numbers put the service in PCI scope; deployments using Accept.js switch this off.
     allow_raw_card: bool = True
     idempotency_ttl_s: int = 24 * 3600
+    # Refused before parsing or authentication: a larger body answers 413, larger headers 431.
+    # A pay request is under 10 KiB (opaque data values are at most 8 KiB).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
 
 class AuthSettings(BaseModel):

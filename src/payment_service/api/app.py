@@ -16,6 +16,7 @@ from payment_service.api import health, payments
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
+from payment_service.api.limits import SizeLimitMiddleware
 from payment_service.api.middleware import RequestContextMiddleware
 from payment_service.api.schemas import PayRequest
 from payment_service.resources import open_resources, running_outbox_relay
@@ -51,7 +52,12 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(payments.router)
     app.include_router(health.router)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        SizeLimitMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
+        max_header_bytes=settings.api.max_header_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware)  # outermost: every answer, refusals included, has a request id
     return app
 
 

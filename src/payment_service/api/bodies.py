@@ -4,21 +4,21 @@ FastAPI's request handling (`solve_dependencies`, JSON decoding, then validating
 ~0.15 ms of CPU per request, as much as the rest of a payment's HTTP layer (`bench/pay_flow.py`).
 `read_body` validates the bytes with `model_validate_json` in one step when the body is plain
 `application/json`. Whatever that does not accept goes the way FastAPI goes (content type check,
-`json.loads`, `model_validate`), so every error keeps FastAPI's shape, order and status:
-- an undecodable body fails at once (422 `json_invalid` at its position; 400 for bad encoding), before
-  the caller is authenticated;
+decoding, `model_validate`), so every error keeps FastAPI's shape, order and status:
+- an undecodable body fails at once (422 `json_invalid`), before the caller is authenticated. Decoding is
+  pydantic's own JSON parser, not `json.loads`: it refuses nesting deeper than 200 levels at once (where
+  `json.loads` recursed until a `RecursionError`) and any text that is not UTF-8, both as 422;
 - a body that does not validate yields errors (`loc` starting with "body") that the route raises
   together with its header errors, after authentication, as a `RequestValidationError`.
 """
 
 import email.message
-import json
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import pydantic_core
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -37,8 +37,8 @@ async def read_body(request: Request, model: type[ModelT]) -> ParsedBody[ModelT]
     """Read and validate the body of `request` as `model`.
 
     Raises:
-        RequestValidationError: the body is not decodable JSON.
-        HTTPException: 400, the body is not in a JSON encoding.
+        RequestValidationError: the body is not decodable JSON (syntax, encoding, nesting).
+        HTTPException: 413 from `SizeLimitMiddleware`, the body is over the limit.
     """
     body = await request.body()
     if body and _is_plain_json(request.headers.get("content-type")):
@@ -57,12 +57,10 @@ def _parse_as_fastapi_does(body: bytes, content_type: str | None, model: type[Mo
     decoded: Any = body or None  # an empty body is a missing one
     if body and _is_json_type(content_type):
         try:
-            decoded = json.loads(body)
-        except json.JSONDecodeError as exc:
-            error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
-            raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from exc
-        except UnicodeDecodeError as exc:
-            raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
+            decoded = pydantic_core.from_json(body, allow_inf_nan=False)
+        except ValueError as exc:  # the message names a position and the fault, never the body's content
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+            raise RequestValidationError([{**error, "ctx": {"error": str(exc)}}]) from None
     if decoded is None:
         return ParsedBody(None, [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     try:

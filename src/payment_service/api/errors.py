@@ -120,8 +120,13 @@ async def handle_validation_error(_request: Request, exc: Exception) -> Response
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, headers=dict(exc.headers or {}))
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if exc.status_code in _HTTP_DETAILED else None
+    return problem_response(exc.status_code, code, detail=detail, headers=dict(exc.headers or {}))
+
+
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 431: "headers_too_large"}
+_HTTP_DETAILED: Final = frozenset({413, 431})
 
 
 def install_error_handlers(app: FastAPI) -> None:
