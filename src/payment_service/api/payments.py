@@ -53,6 +53,13 @@ DECLINE_MESSAGES: Final = {
     "45": "The card code (CVV) does not match the card.",
     "65": "The card code (CVV) does not match the card.",
     "3": "The card issuer asks you to contact them. Please use another card or call your card issuer.",
+    "7": "The card's expiration date is invalid.",
+    "316": "The card's expiration date is invalid.",
+    "78": "The card code (CVV) is invalid.",
+    "315": "The card number is invalid.",
+    # Accept.js opaque data the gateway does not take: garbage, already used, or older than 15 minutes.
+    "E00114": "The payment details could not be used. Please enter the card again.",
+    "E00115": "The payment details have expired. Please enter the card again.",
 }
 
 

@@ -9,7 +9,8 @@ import json
 import httpx
 import pytest
 
-from tests.integration.conftest import Shop, card_body
+from tests.integration.api.test_pay import LEGACY_ERROR_CARD
+from tests.integration.conftest import VISA, Shop, card_body
 from tests.support.db_service import DbServiceHandle
 from tests.support.simulator import SimulatorHandle
 
@@ -92,3 +93,56 @@ class TestAsciiDigits:
         assert response.status_code == 422
         assert response.json()["code"] == "invalid_card"
         assert simulator.transactions(invoice_number=order_id) == []
+
+
+def opaque_body(order_id: str, value: str, *, descriptor: str = "COMMON.ACCEPT.INAPP.PAYMENT") -> dict[str, object]:
+    return {"order_id": order_id, "payment": {"opaque_data": {"descriptor": descriptor, "value": value}}}
+
+
+class TestCustomerCausedGatewayAnswers:
+    """What the customer can cure with another card answers 402, never 502 (the gateway is not at fault)."""
+
+    async def test_an_invalid_card_number_reason_6_answers_402_with_a_safe_message(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer, price="6.00", quantity=1)["id"])  # $6 on this card: reason 6
+
+        response = await api_client.post(
+            "/payments/pay", json=card_body(order_id, number=LEGACY_ERROR_CARD), headers=shop.auth(customer)
+        )
+
+        assert response.status_code == 402
+        problem = response.json()
+        assert (problem["code"], problem["reason_code"]) == ("payment_declined", "6")
+        assert problem["detail"] == "The card number is invalid."
+        assert problem["payment"]["status"] == "declined"
+
+    async def test_garbage_opaque_data_answers_402(self, api_client: httpx.AsyncClient, shop: Shop) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+
+        response = await api_client.post(
+            "/payments/pay", json=opaque_body(order_id, "bm90LWEtbm9uY2U="), headers=shop.auth(customer)
+        )
+
+        assert response.status_code == 402
+        assert (response.json()["code"], response.json()["reason_code"]) == ("payment_declined", "E00114")
+
+    async def test_spent_opaque_data_answers_402_and_the_order_can_still_be_paid(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        customer = shop.customer()
+        first, second = str(shop.order(customer)["id"]), str(shop.order(customer)["id"])
+        nonce = simulator.nonce(VISA, "2031-12", "123")["dataValue"]
+        paid = await api_client.post("/payments/pay", json=opaque_body(first, nonce), headers=shop.auth(customer))
+
+        spent = await api_client.post("/payments/pay", json=opaque_body(second, nonce), headers=shop.auth(customer))
+        fresh = simulator.nonce(VISA, "2031-12", "123")["dataValue"]
+        retried = await api_client.post("/payments/pay", json=opaque_body(second, fresh), headers=shop.auth(customer))
+
+        assert paid.status_code == 201
+        assert spent.status_code == 402
+        assert spent.json()["reason_code"] == "E00114"
+        assert "enter the card again" in spent.json()["detail"]
+        assert retried.status_code == 201
