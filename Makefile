@@ -7,12 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run test test-postgres lint format bench clean kafka-start kafka-stop
+.PHONY: help install run test test-postgres fuzz lint format bench clean kafka-start kafka-stop
 
 help:
 	@echo "make run    - Kafka, reference db-service (seeded), Authorize.Net simulator, payment API and worker"
 	@echo "make test   - ruff format check, ruff, mypy (strict), import-linter, pytest (starts its own Kafka)"
 	@echo "make test-postgres - the store and db-service integration tests on a throwaway PostgreSQL (not in CI)"
+	@echo "make fuzz   - Schemathesis against the served API, FUZZ_EXAMPLES (default 500) cases per operation"
 	@echo "make lint   - the static checks only"
 	@echo "make bench  - benchmarks (see bench/README.md)"
 	@echo "make clean  - remove the virtualenv, caches, Kafka jars and local data"
@@ -48,6 +49,12 @@ test-postgres: $(STAMP)
 	trap 'scripts/postgres/postgres.sh stop' EXIT; \
 	url=$$(scripts/postgres/postgres.sh start) && \
 	PATH="$(CURDIR)/$(BIN):$$PATH" PAYMENTS_TEST_POSTGRES_URL=$$url $(BIN)/pytest $(POSTGRES_TESTS)
+
+# `make test` runs the same conformance test with a few examples per operation; this runs many more.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" PAYMENTS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PAYMENTS_FUZZ_DEADLINE_S=3600 \
+		$(BIN)/pytest tests/integration/api/test_openapi_conformance.py -s --timeout 3700
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -6,11 +6,8 @@ a typed `AppState`; on shutdown it lets charges already sent finish recording be
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
 from payment_service.api import health, payments
 from payment_service.api.auth import TokenVerifier
@@ -18,7 +15,7 @@ from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
 from payment_service.api.limits import SizeLimitMiddleware
 from payment_service.api.middleware import RequestContextMiddleware
-from payment_service.api.schemas import PayRequest
+from payment_service.api.openapi import install_openapi
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
 from payment_service.settings import Settings
@@ -48,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
             await service.drain()
 
     app = FastAPI(title="Payment service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    _document_models(app)
+    install_openapi(app)
     install_error_handlers(app)
     app.include_router(payments.router)
     app.include_router(health.router)
@@ -59,23 +56,3 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: every answer, refusals included, has a request id
     return app
-
-
-def _document_models(app: FastAPI) -> None:
-    """Add the request bodies routes read themselves to the OpenAPI components, as FastAPI renders them."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            bodies = get_openapi(
-                title="bodies", version="0", routes=[APIRoute("/", _pay_request_body, methods=["POST"])]
-            )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(bodies["components"]["schemas"])
-        return app.openapi_schema or generate()
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-async def _pay_request_body(body: PayRequest) -> None:
-    """Never routed: FastAPI renders `PayRequest`'s schema from this parameter (see `_document_models`)."""
