@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -186,17 +187,22 @@ HOSTILE_IDS = {
 }
 
 
+def _hostile_case(db_service: DbServiceHandle, template: str) -> tuple[dict[str, Any], str, str]:
+    """A fresh order, the hostile id `template` names for it, its encoded form; the request log cleared."""
+    customer = db_service.create_customer()
+    product = db_service.create_product("Mug", "19.99")
+    order = db_service.create_order(customer["id"], [(product["id"], 1)])
+    names = {"customer": customer["id"], "order": order["id"]}
+    db_service.requests.clear()
+    return order, template.format(**names), HOSTILE_IDS[template].format(**names)
+
+
 class TestPathSegments:
     @pytest.mark.parametrize("template", HOSTILE_IDS)
     async def test_every_call_sends_the_id_as_one_encoded_segment(
         self, client: DbServiceClient, db_service: DbServiceHandle, template: str
     ) -> None:
-        customer = db_service.create_customer()
-        product = db_service.create_product("Mug", "19.99")
-        order = db_service.create_order(customer["id"], [(product["id"], 1)])
-        names = {"customer": customer["id"], "order": order["id"]}
-        hostile, encoded = template.format(**names), HOSTILE_IDS[template].format(**names)
-        db_service.requests.clear()
+        order, hostile, encoded = _hostile_case(db_service, template)
 
         with pytest.raises(OrderNotFound):
             await client.fetch_order(hostile)
@@ -219,16 +225,11 @@ class TestPathSegments:
     async def test_a_payment_record_goes_to_its_own_encoded_path(
         self, client: DbServiceClient, db_service: DbServiceHandle, template: str
     ) -> None:
-        customer = db_service.create_customer()
-        product = db_service.create_product("Mug", "19.99")
-        order = db_service.create_order(customer["id"], [(product["id"], 1)])
-        names = {"customer": customer["id"], "order": order["id"]}
-        hostile, encoded = template.format(**names), HOSTILE_IDS[template].format(**names)
-        db_service.requests.clear()
+        order, hostile, encoded = _hostile_case(db_service, template)
 
         with pytest.raises(DbServiceError):  # the path's id is not the body's: refused, nothing written
             await client.put_payment(
-                _record(hostile, str(order["id"]), str(customer["id"]), version=1, status=PaymentStatus.APPROVED)
+                _record(hostile, str(order["id"]), str(order["customer_id"]), version=1, status=PaymentStatus.APPROVED)
             )
 
         assert db_service.requests == [("PUT", f"/payments/{encoded}")]
