@@ -36,8 +36,12 @@ class SizeLimitMiddleware:
         if header_bytes > self.max_header_bytes:
             await self._refuse(431, "headers_too_large", f"headers over {self.max_header_bytes} bytes", scope, send)
             return
-        if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(413, "body_too_large", f"body over {self.max_body_bytes} bytes", scope, send)
+        if declared is not None:
+            if declared > self.max_body_bytes:
+                await self._refuse(413, "body_too_large", f"body over {self.max_body_bytes} bytes", scope, send)
+                return
+            # The server delivers no more than `Content-Length` bytes: nothing left to count.
+            await self.app(scope, receive, send)
             return
 
         received = 0
