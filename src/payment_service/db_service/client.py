@@ -29,7 +29,7 @@ from payment_service.db_service.wire import (
     OrderWire,
     product_list_adapter,
 )
-from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound, OrderRefusedPayment
 from payment_service.domain.events import PaymentRecorded
 from payment_service.domain.orders import Customer, Order, Product
 from payment_service.settings import DbServiceSettings
@@ -136,11 +136,20 @@ class DbServiceClient:
         return {p.id: p.to_domain() for p in products}
 
     async def update_order_payment(self, order_id: str, *, status: str, payment_id: str) -> None:
-        """Set the order's payment status; idempotent. Raises: OrderNotFound, DbServiceUnavailable, DbServiceError."""
+        """Set the order's payment status; idempotent.
+
+        Raises:
+            OrderRefusedPayment: 409 `order_cancelled` or `order_already_paid` (an approval the order cannot take).
+            OrderNotFound, DbServiceUnavailable, DbServiceError.
+        """
         body = orjson.dumps({"payment_status": status, "payment_id": payment_id})
         response = await self._send("PATCH", resource_path("orders", order_id), content=body)
         if response.status_code == 404:
             raise OrderNotFound(order_id)
+        if response.status_code == 409:
+            reason = _problem_code(response.content)
+            if reason in _ORDER_REFUSALS:
+                raise OrderRefusedPayment(order_id, reason)
         self._raise_for_status(response)
 
     async def put_payment(self, record: PaymentRecorded) -> bool:
@@ -226,3 +235,16 @@ class DbServiceClient:
         except ValidationError as exc:
             # Not chained: the validation error quotes the body, which may hold customer contact details.
             raise DbServiceError(f"db-service sent an unreadable {model.__name__}: {_error_places(exc)}") from None
+
+
+_ORDER_REFUSALS: Final = frozenset({"order_cancelled", "order_already_paid"})
+
+
+def _problem_code(content: bytes) -> str:
+    """The `code` of a problem+json answer, or "" (the body is never quoted: it may hold customer data)."""
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return ""
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, str) else ""

@@ -15,6 +15,7 @@ payment into the stored status and body, so a replay answers byte for byte what 
 
 import asyncio
 import hashlib
+import hmac
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,10 @@ from typing import Final
 import structlog
 
 from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.errors import (
     AmountMismatch,
+    ChargeRequestInvalid,
     CustomerMismatch,
     GatewayConfigurationError,
     GatewayError,
@@ -55,7 +58,7 @@ from payment_service.domain.payments import (
 from payment_service.domain.transactions import GatewayTransactionStatus
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.orders import fetch_order_context, update_order_payment_status
+from payment_service.services.orders import OrderUpdate, fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
@@ -70,6 +73,7 @@ ORDER_VISIBLE_STATUSES: Final = frozenset(
     {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
 )
 MAX_INVOICE_NUMBER_LENGTH: Final = 20
+CHARGE_NOT_BUILT_MESSAGE: Final = "The charge request could not be built; nothing was sent."
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 ResponseRenderer = Callable[[Payment], StoredResponse]
@@ -101,17 +105,22 @@ class PayCommand:
     customer_id: str | None = None
     amount: Decimal | None = None
 
-    def fingerprint(self) -> str:
-        """A digest identifying the request for its idempotency key; holds no card data."""
+    def fingerprint(self, secret: bytes) -> str:
+        """A keyed digest (HMAC-SHA256 under `secret`) identifying the request for its idempotency key.
+
+        The card part is the card's number and expiry, so another card with the same brand and last four
+        is another request (422 on a reused key). Keyed, never a plain hash: a card number's digest could
+        be reversed by trying the few numbers that share its brand, last four and Luhn digit.
+        """
         method = self.payment_method
         if isinstance(method, CardDetails):
-            method_part = f"card:{method.brand}:{method.last4}"
+            expiry = f"{method.expiration_year:04d}-{method.expiration_month:02d}"
+            method_part = f"card:{method.number.get_secret_value()}:{expiry}"
         else:
-            nonce_digest = hashlib.sha256(method.value.get_secret_value().encode()).hexdigest()
-            method_part = f"opaque:{method.descriptor}:{nonce_digest}"
+            method_part = f"opaque:{method.descriptor}:{method.value.get_secret_value()}"
         amount = "" if self.amount is None else str(self.amount.normalize())
         text = "\x1f".join((self.order_id, self.customer_id or "", amount, method_part))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,8 @@ class PaymentService:
         gateway: AuthorizeNetGateway,
         duplicate_window_s: int,
         idempotency_ttl_s: int,
+        fingerprint_secret: bytes,
+        accepted_currencies: frozenset[str] = frozenset({"USD"}),
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
@@ -148,6 +159,8 @@ class PaymentService:
         self._db_service = db_service
         self._gateway = gateway
         self._duplicate_window_s = duplicate_window_s
+        self._fingerprint_secret = fingerprint_secret
+        self._accepted_currencies = accepted_currencies
         self._idempotency_ttl = timedelta(seconds=idempotency_ttl_s)
         self._outbox_written = outbox_written
         self._now = clock or (lambda: datetime.now(UTC))
@@ -178,7 +191,7 @@ class PaymentService:
         if command.customer_id is not None and command.customer_id != customer_id:
             raise CustomerMismatch("customer_id does not match the authenticated customer")
         key = IdempotencyKey(customer_id, idempotency_key) if idempotency_key else None
-        fingerprint = command.fingerprint() if key is not None else ""
+        fingerprint = command.fingerprint(self._fingerprint_secret) if key is not None else ""
         if key is not None:
             async with self._database.reading() as conn:
                 found = await idempotency.find_key(conn, key, fingerprint=fingerprint, now=self._now())
@@ -236,7 +249,7 @@ class PaymentService:
         Returns the checkout to charge, or what a concurrent request left on the key it took meanwhile.
         """
         order = await self._db_service.fetch_order(command.order_id)
-        ensure_payable(order, customer_id=customer_id)
+        ensure_payable(order, customer_id=customer_id, accepted_currencies=self._accepted_currencies)
         due = amount_due(order)
         if command.amount is not None and command.amount != due.amount:
             raise AmountMismatch("amount does not match the order total")
@@ -304,7 +317,8 @@ class PaymentService:
                 zip=address.zip,
                 country=address.country,
             ),
-            description=f"Order {order.order_id}",
+            # The attempt's own id, echoed by the transaction details: how the reconciler confirms a match.
+            description=describe_attempt(attempt.ref_id, order.order_id),
             duplicate_window_s=self._duplicate_window_s,
             tax_amount=order.tax_amount,
             shipping_amount=order.shipping_amount,
@@ -393,6 +407,9 @@ class PaymentService:
         except GatewayConfigurationError:
             log.error("payment.gateway_misconfigured", payment_id=attempt.payment_id)
             return ChargeOutcome(ChargeOutcomeKind.CONFIGURATION_ERROR, GatewayResult(message="Gateway set-up error."))
+        except ChargeRequestInvalid as exc:  # refused while building: nothing was sent, so nothing was charged
+            log.error("payment.charge_not_built", payment_id=attempt.payment_id, error=str(exc))
+            return ChargeOutcome(ChargeOutcomeKind.FAILED, GatewayResult(message=CHARGE_NOT_BUILT_MESSAGE))
         except Exception:  # the charge may have been sent: record it as unknown, never lose it
             log.exception("payment.charge_crashed", payment_id=attempt.payment_id)
             return ChargeOutcome(
@@ -452,9 +469,15 @@ class PaymentService:
     def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
         return payment_events(payment, checkout.context)
 
-    async def _update_order(self, payment: Payment) -> None:
-        if payment.status in ORDER_VISIBLE_STATUSES:
-            await update_order_payment_status(self._db_service, payment)
+    async def _update_order(self, payment: Payment) -> OrderUpdate | None:
+        """Tell the db-service; None when the status is not one the order shows.
+
+        ORDER_CANCELLED / ORDER_ALREADY_PAID: an approved charge the order cannot take (cancelled or paid
+        meanwhile): the hook for giving the money back.
+        """
+        if payment.status not in ORDER_VISIBLE_STATUSES:
+            return None
+        return await update_order_payment_status(self._db_service, payment)
 
     # ------------------------------------------------------------------ reads
 
