@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from payment_service import tracing
 from payment_service.api import health, payments
+from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
@@ -18,6 +20,7 @@ from payment_service.api.middleware import RequestContextMiddleware
 from payment_service.api.openapi import install_openapi
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
+from payment_service.services.refunds import RefundService
 from payment_service.settings import Settings
 
 DESCRIPTION = """
@@ -33,6 +36,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         # The in-process relay publishes each payment's events right after its commit.
         async with open_resources(settings) as resources, running_outbox_relay(resources):
+            refunds = RefundService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                outbox_written=resources.notify_outbox_written,
+            )
             service = PaymentService(
                 database=resources.database,
                 db_service=resources.db_service,
@@ -42,19 +52,23 @@ def create_app(settings: Settings) -> FastAPI:
                 fingerprint_secret=settings.api.fingerprint_secret.get_secret_value().encode(),
                 accepted_currencies=settings.gateway.accepted_currencies,
                 outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
             )
-            yield AppState(settings=settings, resources=resources, payments=service, verifier=verifier)
+            yield AppState(settings=settings, resources=resources, payments=service, refunds=refunds, verifier=verifier)
             await service.drain()
+            await refunds.drain()
 
     app = FastAPI(title="Payment service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_openapi(app)
     install_error_handlers(app)
     app.include_router(payments.router)
+    app.include_router(refunds_api.router)
     app.include_router(health.router)
     app.add_middleware(
         SizeLimitMiddleware,
         max_body_bytes=settings.api.max_body_bytes,
         max_header_bytes=settings.api.max_header_bytes,
     )
-    app.add_middleware(RequestContextMiddleware)  # outermost: every answer, refusals included, has a request id
+    app.add_middleware(RequestContextMiddleware)  # around the limits: refusals carry a request id too
+    tracing.instrument_app(app)
     return app

@@ -1,7 +1,7 @@
 """The OpenAPI document as the API answers: hand-read request bodies, and every error as problem+json.
 
-FastAPI documents what routes declare. This adds what the edge does besides: the `PayRequest` schema
-(the pay route reads its body itself), 401 on every authenticated operation, 413 and 431 from the size
+FastAPI documents what routes declare. This adds what the edge does besides: the `PayRequest` and
+`RefundRequest` schemas (those routes read their bodies themselves), 401 on every authenticated operation, 413 and 431 from the size
 limits and 500 on every operation, and `application/problem+json` (`ProblemResponse`) as the media type
 of every 4xx and 5xx answer, in place of FastAPI's `application/json` and `HTTPValidationError`.
 """
@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from payment_service.api.schemas import PROBLEM_JSON, PayRequest
+from payment_service.api.schemas import PROBLEM_JSON, PayRequest, RefundRequest
 
 _PROBLEM_REF: Final = {"$ref": "#/components/schemas/ProblemResponse"}
 _EDGE_ANSWERS: Final = {
@@ -64,7 +64,11 @@ def _describe_errors(operation: dict[str, Any]) -> None:
 
 def _request_body_schemas() -> dict[str, Any]:
     """The components of the bodies routes read themselves, as FastAPI renders them."""
-    bodies = get_openapi(title="bodies", version="0", routes=[APIRoute("/", _pay_request_body, methods=["POST"])])
+    routes = [
+        APIRoute("/pay", _pay_request_body, methods=["POST"]),
+        APIRoute("/refund", _refund_request_body, methods=["POST"]),
+    ]
+    bodies = get_openapi(title="bodies", version="0", routes=routes)
     schemas: dict[str, Any] = bodies["components"]["schemas"]
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
@@ -73,3 +77,7 @@ def _request_body_schemas() -> dict[str, Any]:
 
 async def _pay_request_body(body: PayRequest) -> None:
     """Never routed: FastAPI renders `PayRequest`'s schema from this parameter."""
+
+
+async def _refund_request_body(body: RefundRequest) -> None:
+    """Never routed, as `_pay_request_body`."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, assert_never
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
@@ -17,6 +17,7 @@ from payment_service.api.dependencies import (
     IDEMPOTENCY_KEY_DESCRIPTION,
     IDEMPOTENCY_KEY_HEADER,
     CurrentCustomer,
+    PaymentIdPath,
     PaymentServiceDep,
     app_state,
     authenticate,
@@ -93,7 +94,7 @@ def render_pay_response(payment: Payment) -> StoredResponse:
                 payment=payment_dict(payment),
             )
             return StoredResponse(502, orjson.dumps(problem))
-        case PaymentStatus.REFUNDED | PaymentStatus.VOIDED:
+        case PaymentStatus.PARTIALLY_REFUNDED | PaymentStatus.REFUNDED | PaymentStatus.VOIDED:
             return StoredResponse(200, payment_body(payment))
         case _:
             assert_never(payment.status)
@@ -293,9 +294,7 @@ async def pay(request: Request) -> Response:
     response_class=Response,
     responses={200: {"model": PaymentResponse}, 404: {"model": ProblemResponse}},
 )
-async def get_payment(
-    payment_id: Annotated[str, Path(pattern=ID_PATTERN)], principal: CurrentCustomer, service: PaymentServiceDep
-) -> Response:
+async def get_payment(payment_id: PaymentIdPath, principal: CurrentCustomer, service: PaymentServiceDep) -> Response:
     payment = await service.get(payment_id, customer_id=principal.customer_id, is_admin=principal.is_admin)
     return Response(payment_body(payment), media_type=JSON)
 

@@ -22,8 +22,10 @@ import aiohttp
 import orjson
 import structlog
 import yarl
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
+from payment_service import tracing
 from payment_service.db_service.wire import (
     CustomerWire,
     OrderWire,
@@ -197,6 +199,17 @@ class DbServiceClient:
         *,
         params: Mapping[str, str] | None = None,
         content: bytes | None = None,
+    ) -> _Answer:
+        # One span per call, its retries (each an aiohttp client span) inside it.
+        # The span is named for the collection, never for an id (`resource_path` encodes those).
+        collection = str(path).partition("/")[0]
+        with tracing.span(f"db-service {method} {collection}", kind=SpanKind.CLIENT) as span:
+            answer = await self._send_with_retries(method, path, params=params, content=content)
+            tracing.annotate(span, {"url.path": f"/{path}", "http.response.status_code": answer.status_code})
+            return answer
+
+    async def _send_with_retries(
+        self, method: str, path: str | yarl.URL, *, params: Mapping[str, str] | None, content: bytes | None
     ) -> _Answer:
         headers = _context_headers()
         if content is not None:

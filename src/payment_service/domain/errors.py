@@ -14,7 +14,9 @@ PaymentServiceError
 │   ├── OrderRefusedPayment           the db-service refused an approved payment (cancelled, paid by another)
 │   ├── PaymentInProgress             another attempt for the order is active
 │   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
-│   └── IdempotencyKeyInFlight        the same key is being processed
+│   ├── IdempotencyKeyInFlight        the same key is being processed
+│   ├── PaymentNotRefundable          nothing captured to give back (declined, voided, refunded …)
+│   └── PartialVoidNotAllowed         part of an unsettled payment: void it whole, or wait for settlement
 ├── InvalidRequest
 │   ├── AmountMismatch                client amount differs from the order total
 │   ├── CustomerMismatch              client customer id differs from the token's
@@ -137,6 +139,15 @@ class PaymentVersionConflict(Conflict):
 class IdempotencyKeyInFlight(Conflict):
     # The first request with this key has not finished; the client should retry later with the same key.
     code = "idempotency_key_in_flight"
+
+
+class PaymentNotRefundable(Conflict):
+    code = "payment_not_refundable"
+
+
+class PartialVoidNotAllowed(Conflict):
+    # Before settlement the gateway can only void a transaction whole.
+    code = "partial_refund_before_settlement"
 
 
 class InvalidRequest(PaymentServiceError):

@@ -10,7 +10,7 @@ refused an approved charge (cancelled meanwhile, or paid by another attempt).
 import asyncio
 from collections.abc import Awaitable
 from enum import StrEnum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import structlog
 
@@ -56,6 +56,10 @@ class OrderUpdate(StrEnum):
     # it. The hook for voiding or refunding it (see `OrderRefusedPayment`).
     ORDER_CANCELLED = "order_cancelled"
     ORDER_ALREADY_PAID = "order_already_paid"
+
+
+# The answers that mean an approved charge must be given back (`services/refunds.py`).
+ORDER_REFUSALS: Final = frozenset({OrderUpdate.ORDER_CANCELLED, OrderUpdate.ORDER_ALREADY_PAID})
 
 
 async def update_order_payment_status(db_service: DbServiceClient, payment: Payment) -> OrderUpdate:

@@ -16,7 +16,6 @@ payment into the stored status and body, so a replay answers byte for byte what 
 import asyncio
 import hashlib
 import hmac
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from payment_service.domain.errors import (
     PaymentVersionConflict,
 )
 from payment_service.domain.events import OutboundEvent
+from payment_service.domain.identifiers import time_ordered_id
 from payment_service.domain.orders import amount_due, ensure_payable
 from payment_service.domain.payments import (
     BillTo,
@@ -58,8 +58,9 @@ from payment_service.domain.payments import (
 from payment_service.domain.transactions import GatewayTransactionStatus
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.orders import OrderUpdate, fetch_order_context, update_order_payment_status
+from payment_service.services.orders import ORDER_REFUSALS, fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
+from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -74,19 +75,13 @@ ORDER_VISIBLE_STATUSES: Final = frozenset(
 )
 MAX_INVOICE_NUMBER_LENGTH: Final = 20
 CHARGE_NOT_BUILT_MESSAGE: Final = "The charge request could not be built; nothing was sent."
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 ResponseRenderer = Callable[[Payment], StoredResponse]
 
 
 def new_payment_id(now: datetime) -> str:
-    """`pay_` and 16 Crockford base32 characters: 48 bits of milliseconds, then 30 random bits.
-
-    Ids sort by creation time, and the part after `pay_` is a valid refId (at most 20 characters).
-    """
-    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5)]
-    return "pay_" + "".join(chars)
+    """`pay_` and 16 time-ordered characters; the part after `pay_` is the attempt's refId."""
+    return time_ordered_id("pay_", now)
 
 
 def invoice_number_for(order_id: str) -> str:
@@ -154,7 +149,10 @@ class PaymentService:
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
+        # Gives back an approved charge whose order refused it (cancelled meanwhile, paid by another attempt).
+        refunds: RefundService | None = None,
     ) -> None:
+        self._refunds = refunds
         self._database = database
         self._db_service = db_service
         self._gateway = gateway
@@ -348,7 +346,12 @@ class PaymentService:
             payment = await self._record(checkout, payment, key=key, response=response)
         except PaymentVersionConflict:
             return await self._settled_elsewhere(attempt, key, render)
-        await self._update_order(payment)
+        after = await self._update_order(payment)
+        if after is not payment:  # the order refused the charge and it was given back: answer what it is now
+            payment, response = after, render(after)
+            if key is not None:
+                async with self._database.transaction() as conn:
+                    await idempotency.complete_key(conn, key, payment_id=payment.payment_id, response=response)
         return PayResult(response, payment.payment_id, payment)
 
     async def _duplicate_of_a_decline(self, attempt: Payment, outcome: ChargeOutcome) -> ChargeOutcome:
@@ -469,15 +472,18 @@ class PaymentService:
     def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
         return payment_events(payment, checkout.context)
 
-    async def _update_order(self, payment: Payment) -> OrderUpdate | None:
-        """Tell the db-service; None when the status is not one the order shows.
+    async def _update_order(self, payment: Payment) -> Payment:
+        """Tell the db-service; the payment as it then stands.
 
-        ORDER_CANCELLED / ORDER_ALREADY_PAID: an approved charge the order cannot take (cancelled or paid
-        meanwhile): the hook for giving the money back.
+        An approved charge the order refuses (cancelled meanwhile, or paid by another attempt) is given
+        back at once (`services/refunds.py`): the payment returned is then voided or refunded.
         """
         if payment.status not in ORDER_VISIBLE_STATUSES:
-            return None
-        return await update_order_payment_status(self._db_service, payment)
+            return payment
+        update = await update_order_payment_status(self._db_service, payment)
+        if update in ORDER_REFUSALS:
+            return await reverse_refused_charge(self._refunds, payment, reason=update.value)
+        return payment
 
     # ------------------------------------------------------------------ reads
 

@@ -60,8 +60,14 @@ from payment_service.domain.transactions import TransactionDetails, TransactionS
 from payment_service.gateway.client import AuthorizeNetGateway, is_last_page
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
-from payment_service.services.orders import OrderUpdate, fetch_order_context, update_order_payment_status
+from payment_service.services.orders import (
+    ORDER_REFUSALS,
+    OrderUpdate,
+    fetch_order_context,
+    update_order_payment_status,
+)
 from payment_service.services.payment_events import OrderContext, payment_events
+from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import outbox
 from payment_service.store import payments as payment_rows
@@ -70,7 +76,7 @@ from payment_service.store.database import Database
 log = structlog.get_logger(__name__)
 
 NOT_FOUND_MESSAGE: Final = "No transaction was found at the gateway; the card was not charged."
-UNCONFIRMED_MESSAGE: Final = "A gateway transaction matches but names no attempt; a person must decide."
+UNCONFIRMED_MESSAGE: Final = "Gateway transaction {} matches but names no attempt; a person must decide."
 # Gateway statuses that leave a payment as it is: still held, or a value we cannot read.
 _UNDECIDED: Final = frozenset({PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN, PaymentStatus.PROCESSING})
 _MAX_PAGES: Final = 100_000  # the gateway's own bound on `paging.offset`
@@ -176,7 +182,10 @@ class Reconciler:
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
+        # Gives back an adopted charge whose order refused it (cancelled meanwhile, paid by another attempt).
+        refunds: RefundService | None = None,
     ) -> None:
+        self._refunds = refunds
         self._database = database
         self._gateway = gateway
         self._db_service = db_service
@@ -430,13 +439,18 @@ class Reconciler:
             transaction_id=details.transaction_id,
             gateway_status=details.gateway_status,
         )
-        if payment.status is PaymentStatus.UNKNOWN:
+        message = UNCONFIRMED_MESSAGE.format(details.transaction_id)
+        if (
+            payment.status is PaymentStatus.UNKNOWN
+            and payment.gateway is not None
+            and payment.gateway.message == message
+        ):
             return ReconcileResult.UNCONFIRMED, None
-        # A crashed attempt (`processing`) becomes `unknown`, where operators and their commands look.
+        # Recorded on the payment (a crashed `processing` attempt becomes `unknown`), where operators look.
         unknown = replace(
             payment,
             status=PaymentStatus.UNKNOWN,
-            gateway=replace(payment.gateway or GatewayResult(), message=UNCONFIRMED_MESSAGE),
+            gateway=replace(payment.gateway or GatewayResult(), message=message),
             version=payment.version + 1,
             updated_at=now,
         )
@@ -471,8 +485,9 @@ class Reconciler:
         except PaymentVersionConflict:
             log.info("reconciler.payment_changed_meanwhile", payment_id=changed.payment_id)
             return ReconcileResult.CONFLICT, None
-        elapsed_s = (changed.updated_at - (previous.sent_at or previous.created_at)).total_seconds()
-        metrics.TIME_TO_RESOLVE.labels(from_status=previous.status.value).observe(max(elapsed_s, 0.0))
+        if changed.status is not PaymentStatus.UNKNOWN:  # an unconfirmed match is not resolved yet
+            elapsed_s = (changed.updated_at - (previous.sent_at or previous.created_at)).total_seconds()
+            metrics.TIME_TO_RESOLVE.labels(from_status=previous.status.value).observe(max(elapsed_s, 0.0))
         log.info(
             "payment.reconciled",
             payment_id=changed.payment_id,
@@ -505,7 +520,10 @@ class Reconciler:
                 order_payment_id=order.payment_id,
             )
             return OrderUpdate.NOT_CURRENT
-        return await update_order_payment_status(self._db_service, payment)
+        update = await update_order_payment_status(self._db_service, payment)
+        if update in ORDER_REFUSALS:
+            await reverse_refused_charge(self._refunds, payment, reason=update.value)
+        return update
 
     async def _is_newer_attempt(self, payment_id: str, *, than: Payment) -> bool:
         if payment_id == than.payment_id:

@@ -37,13 +37,14 @@ RUN_DEADLINE_S = float(os.environ.get("PAYMENTS_FUZZ_DEADLINE_S", "300"))
 def served_api(
     tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorHandle, kafka_bootstrap: str
 ) -> Iterator[tuple[str, str]]:
-    """(base URL, a bearer token of the seeded customer) of an API served over TCP."""
+    """(base URL, a bearer token of the seeded customer, with the admin role) of an API served over TCP."""
     with run_db_service(tmp_path_factory.mktemp("db-service"), token=DB_SERVICE_TOKEN) as db:
         db.seed()
         settings = build_settings(tmp_path_factory.mktemp("api"), simulator, db)
         kafka = asyncio.run(fresh_kafka_settings(kafka_bootstrap))
         settings = settings.model_copy(update={"kafka": kafka})
-        token = mint_token(settings.auth, customer_id=SEEDED_CUSTOMER, roles=(), ttl_s=3600)
+        # An admin customer: pays its own orders and may refund them, so every operation is reached.
+        token = mint_token(settings.auth, customer_id=SEEDED_CUSTOMER, roles=("admin",), ttl_s=3600)
         with serve_app(create_app(settings)) as url:
             yield url, token
 
