@@ -4,6 +4,7 @@ The lifespan opens the process's resources (`open_resources`), builds the use ca
 a typed `AppState`; on shutdown it lets charges already sent finish recording before closing anything.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from payment_service.api import health, payments
+from payment_service.api import health, payments, webhooks
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
@@ -20,6 +21,7 @@ from payment_service.api.middleware import RequestContextMiddleware
 from payment_service.api.schemas import PayRequest
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 
 DESCRIPTION = """
@@ -43,13 +45,30 @@ def create_app(settings: Settings) -> FastAPI:
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
                 outbox_written=resources.notify_outbox_written,
             )
-            yield AppState(settings=settings, resources=resources, payments=service, verifier=verifier)
-            await service.drain()
+            notifications = WebhookService.build(
+                database=resources.database,
+                gateway=resources.gateway,
+                db_service=resources.db_service,
+                settings=settings,
+                outbox_written=resources.notify_outbox_written,
+                wakeup=asyncio.Event(),
+            )
+            # Woken by each stored notification; also sweeps what an earlier process left.
+            processor = asyncio.create_task(notifications.run(), name="webhook-processor")
+            try:
+                yield AppState(
+                    settings=settings, resources=resources, payments=service, verifier=verifier, webhooks=notifications
+                )
+                await service.drain()
+            finally:
+                processor.cancel()
+                await asyncio.wait({processor})
 
     app = FastAPI(title="Payment service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     _document_models(app)
     install_error_handlers(app)
     app.include_router(payments.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
     return app

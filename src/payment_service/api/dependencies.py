@@ -14,6 +14,7 @@ from payment_service.api.auth import Principal, TokenVerifier
 from payment_service.domain.errors import AuthenticationFailed
 from payment_service.resources import Resources
 from payment_service.services.payments import PaymentService
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 
 
@@ -24,6 +25,7 @@ class AppState(TypedDict):
     resources: Resources
     payments: PaymentService
     verifier: TokenVerifier
+    webhooks: WebhookService
 
 
 def app_state(request: Request) -> AppState:

@@ -3,6 +3,7 @@
 ```
 PaymentServiceError
 ├── AuthenticationFailed              missing, invalid or expired token
+│   └── WebhookSignatureInvalid       a gateway notification without a valid signature
 ├── PermissionDenied                  authenticated, but not allowed (admin-only action)
 ├── NotFound
 │   ├── OrderNotFound                 missing, or owned by someone else
@@ -18,7 +19,9 @@ PaymentServiceError
 │   ├── InvalidCard                   Luhn, expiry, CVV
 │   ├── RawCardInputDisabled          card numbers are not accepted by configuration
 │   ├── IdempotencyKeyReused          same key, different request
-│   └── RefundNotAllowed              more than captured, wrong state
+│   ├── RefundNotAllowed              more than captured, wrong state
+│   ├── RequestTooLarge               a body above the configured bound
+│   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
 ├── DependencyUnavailable             retriable: nothing was changed
 │   ├── DbServiceUnavailable
 │   ├── GatewayUnavailable            the request never reached the gateway
@@ -55,6 +58,10 @@ class PaymentServiceError(Exception):
 
 class AuthenticationFailed(PaymentServiceError):
     code = "unauthenticated"
+
+
+class WebhookSignatureInvalid(AuthenticationFailed):
+    code = "webhook_signature_invalid"
 
 
 class PermissionDenied(PaymentServiceError):
@@ -140,6 +147,15 @@ class IdempotencyKeyReused(InvalidRequest):
 
 class RefundNotAllowed(InvalidRequest):
     code = "refund_not_allowed"
+
+
+class RequestTooLarge(InvalidRequest):
+    code = "request_too_large"
+
+
+class ResolutionRefused(InvalidRequest):
+    # An operator's decision the stored payment or the gateway's record contradicts; nothing changed.
+    code = "resolution_refused"
 
 
 class DependencyUnavailable(PaymentServiceError):

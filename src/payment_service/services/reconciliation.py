@@ -265,9 +265,9 @@ class Reconciler:
         if changed is not None:
             current.changed.append(changed)
 
-    async def _settle_attempt(self, payment: Payment) -> _Settled:
+    async def _settle_attempt(self, payment: Payment, *, transaction_id: str | None = None) -> _Settled:
         """An attempt in `unknown`, or stuck in `processing`: find its charge or call it not charged."""
-        details = await self._find_charge(payment)
+        details = await self._find_charge(payment, transaction_id)
         now = self._now()
         if details is None:
             sent_at = payment.sent_at or payment.created_at
@@ -302,10 +302,33 @@ class Reconciler:
         adopted = adopt_transaction(payment, details, now=self._now())
         return await self._store(payment, adopted, reason="review_decided", done=ReconcileResult.REVIEWED)
 
+    async def settle(self, payment: Payment, *, transaction_id: str | None = None) -> ReconcileResult:
+        """Settle one `unknown` or held payment now, as a round would (a webhook said its transaction changed).
+
+        `transaction_id` is looked at first; what is adopted is still confirmed from the gateway's record.
+        Any other status is left alone (`CONFLICT`): the pay flow or a round settled it already.
+        """
+        current = _Round()
+        match payment.status:
+            case PaymentStatus.HELD_FOR_REVIEW:
+                await self._look_at(current, payment, self._settle_review)
+            case PaymentStatus.UNKNOWN:
+                await self._look_at(
+                    current, payment, lambda unknown: self._settle_attempt(unknown, transaction_id=transaction_id)
+                )
+            case _:
+                return ReconcileResult.CONFLICT
+        return current.results[payment.payment_id]
+
     # ------------------------------------------------------------------ finding the charge
 
-    async def _find_charge(self, payment: Payment) -> TransactionDetails | None:
+    async def _find_charge(self, payment: Payment, hint: str | None = None) -> TransactionDetails | None:
+        """`hint`: a transaction id the gateway named (a webhook), tried before searching."""
         known = payment.gateway.transaction_id if payment.gateway is not None else None
+        if hint is not None and hint != known:
+            details = await self._gateway.fetch_transaction_details(hint)
+            if details is not None and details.ref_id == payment.ref_id and is_same_charge(payment, details):
+                return details
         if known is not None:
             details = await self._gateway.fetch_transaction_details(known)
             if details is not None and details.ref_id == payment.ref_id and is_same_charge(payment, details):

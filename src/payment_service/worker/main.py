@@ -5,7 +5,8 @@ client, Kafka publisher). SIGTERM or SIGINT starts a clean shutdown: the consume
 finishes the record each partition has in hand, commits, and leaves the group; then the relay is
 cancelled (between batches, or mid-publish: an unmarked row is published again later) and the
 resources close in reverse, the producer flushing what is in flight. A broker that is down at start
-is waited for with backoff. The reconciler runs beside them and is cancelled with the relay.
+is waited for with backoff. The reconciler and the webhook sweep (notifications the API stored but did
+not finish applying) run beside them and are cancelled with the relay.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from payment_service.services.housekeeping import IdempotencyKeySweeper
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings, WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -74,6 +76,12 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             db_service=resources.db_service,
             settings=settings.reconciler,
         )
+        notifications = WebhookService.build(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            settings=settings,
+        )
         sweeper = IdempotencyKeySweeper(resources.database, interval_s=settings.worker.idempotency_sweep_interval_s)
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
         async with asyncio.TaskGroup() as group:
@@ -81,6 +89,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             consumer_task = group.create_task(_consume(consumer, stop, settings.relay.max_backoff_s), name="consumer")
             reconciler_task = group.create_task(reconciler.run(), name="reconciler")
             sweeper_task = group.create_task(sweeper.run(), name="idempotency-key-sweeper")
+            webhook_task = group.create_task(notifications.run(), name="webhook-processor")
             await stop.wait()
             log.info("worker.stopping")
             consumer.stop()
@@ -88,6 +97,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             # Between look-ups or mid-write: an unfinished change rolls back and is redone next start.
             reconciler_task.cancel()
             sweeper_task.cancel()
+            webhook_task.cancel()
             relay_task.cancel()
     log.info("worker.stopped")
 
