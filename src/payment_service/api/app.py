@@ -13,14 +13,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from payment_service.api import health, payments, webhooks
+from payment_service.api import admin, health, payments, webhooks
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
 from payment_service.api.middleware import RequestContextMiddleware
 from payment_service.api.schemas import PayRequest
+from payment_service.messaging.dead_letters import DeadLetterQueue
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
+from payment_service.services.reconciliation import Reconciler
+from payment_service.services.resolutions import ResolutionService
 from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 
@@ -45,19 +48,40 @@ def create_app(settings: Settings) -> FastAPI:
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
                 outbox_written=resources.notify_outbox_written,
             )
-            notifications = WebhookService.build(
+            # Settles single payments for webhooks and checks manual resolutions; rounds run in the worker.
+            reconciler = Reconciler(
                 database=resources.database,
                 gateway=resources.gateway,
                 db_service=resources.db_service,
-                settings=settings,
+                settings=settings.reconciler,
                 outbox_written=resources.notify_outbox_written,
+            )
+            notifications = WebhookService(
+                database=resources.database,
+                gateway=resources.gateway,
+                reconciler=reconciler,
+                settings=settings.webhooks,
+                signature_key=settings.gateway.signature_key.get_secret_value(),
                 wakeup=asyncio.Event(),
             )
             # Woken by each stored notification; also sweeps what an earlier process left.
             processor = asyncio.create_task(notifications.run(), name="webhook-processor")
             try:
+                resolutions = ResolutionService(
+                    database=resources.database,
+                    gateway=resources.gateway,
+                    db_service=resources.db_service,
+                    reconciler=reconciler,
+                    outbox_written=resources.notify_outbox_written,
+                )
                 yield AppState(
-                    settings=settings, resources=resources, payments=service, verifier=verifier, webhooks=notifications
+                    settings=settings,
+                    resources=resources,
+                    payments=service,
+                    verifier=verifier,
+                    webhooks=notifications,
+                    resolutions=resolutions,
+                    dead_letters=DeadLetterQueue(resources.publisher, settings.kafka),
                 )
                 await service.drain()
             finally:
@@ -69,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(payments.router)
     app.include_router(webhooks.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
     return app

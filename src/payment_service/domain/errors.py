@@ -12,7 +12,8 @@ PaymentServiceError
 │   ├── OrderNotPayable               paid, cancelled, nothing to pay
 │   ├── PaymentInProgress             another attempt for the order is active
 │   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
-│   └── IdempotencyKeyInFlight        the same key is being processed
+│   ├── IdempotencyKeyInFlight        the same key is being processed
+│   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
 ├── InvalidRequest
 │   ├── AmountMismatch                client amount differs from the order total
 │   ├── CustomerMismatch              client customer id differs from the token's
@@ -20,8 +21,7 @@ PaymentServiceError
 │   ├── RawCardInputDisabled          card numbers are not accepted by configuration
 │   ├── IdempotencyKeyReused          same key, different request
 │   ├── RefundNotAllowed              more than captured, wrong state
-│   ├── RequestTooLarge               a body above the configured bound
-│   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
+│   └── RequestTooLarge               a body above the configured bound
 ├── DependencyUnavailable             retriable: nothing was changed
 │   ├── DbServiceUnavailable
 │   ├── GatewayUnavailable            the request never reached the gateway
@@ -153,7 +153,7 @@ class RequestTooLarge(InvalidRequest):
     code = "request_too_large"
 
 
-class ResolutionRefused(InvalidRequest):
+class ResolutionRefused(Conflict):
     # An operator's decision the stored payment or the gateway's record contradicts; nothing changed.
     code = "resolution_refused"
 

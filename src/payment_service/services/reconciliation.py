@@ -322,6 +322,13 @@ class Reconciler:
 
     # ------------------------------------------------------------------ finding the charge
 
+    async def find_charge(self, payment: Payment) -> TransactionDetails | None:
+        """The gateway's record of `payment`'s charge, found and confirmed as a round finds it; None if none.
+
+        Raises: GatewayUnavailable, GatewayConfigurationError, GatewayError.
+        """
+        return await self._find_charge(payment)
+
     async def _find_charge(self, payment: Payment, hint: str | None = None) -> TransactionDetails | None:
         """`hint`: a transaction id the gateway named (a webhook), tried before searching."""
         known = payment.gateway.transaction_id if payment.gateway is not None else None

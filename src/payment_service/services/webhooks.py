@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from payment_service.db_service.client import DbServiceClient
 from payment_service.domain.errors import (
     GatewayConfigurationError,
     GatewayError,
@@ -34,7 +33,7 @@ from payment_service.domain.payments import Payment, PaymentStatus
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.gateway.webhooks import parse_notification, verify_signature
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
-from payment_service.settings import Settings, WebhookSettings
+from payment_service.settings import WebhookSettings
 from payment_service.store import payments as payment_rows
 from payment_service.store import webhooks as notification_rows
 from payment_service.store.database import Database, is_sqlite
@@ -70,34 +69,6 @@ class WebhookService:
         self._wakeup = wakeup or asyncio.Event()
         self._now = clock or (lambda: datetime.now(UTC))
         self._skip_locked = not is_sqlite(database.engine)
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        database: Database,
-        gateway: AuthorizeNetGateway,
-        db_service: DbServiceClient,
-        settings: Settings,
-        outbox_written: Callable[[], None] | None = None,
-        wakeup: asyncio.Event | None = None,
-    ) -> "WebhookService":
-        """The service with a reconciler of its own; `outbox_written` wakes an in-process relay."""
-        reconciler = Reconciler(
-            database=database,
-            gateway=gateway,
-            db_service=db_service,
-            settings=settings.reconciler,
-            outbox_written=outbox_written,
-        )
-        return cls(
-            database=database,
-            gateway=gateway,
-            reconciler=reconciler,
-            settings=settings.webhooks,
-            signature_key=settings.gateway.signature_key.get_secret_value(),
-            wakeup=wakeup,
-        )
 
     async def receive(self, body: bytes, *, signature: str | None) -> bool:
         """Verify and store one notification; True when it is new. Wakes `run` to apply it.

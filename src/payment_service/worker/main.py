@@ -76,11 +76,12 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             db_service=resources.db_service,
             settings=settings.reconciler,
         )
-        notifications = WebhookService.build(
+        notifications = WebhookService(
             database=resources.database,
             gateway=resources.gateway,
-            db_service=resources.db_service,
-            settings=settings,
+            reconciler=reconciler,
+            settings=settings.webhooks,
+            signature_key=settings.gateway.signature_key.get_secret_value(),
         )
         sweeper = IdempotencyKeySweeper(resources.database, interval_s=settings.worker.idempotency_sweep_interval_s)
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
