@@ -44,8 +44,9 @@ from payment_service.messaging.publisher import EventPublisher, create_producer,
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.recording import PaymentRecorder
 from payment_service.settings import DbServiceSettings, KafkaSettings, RelaySettings, StoreSettings
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
 from payment_service.store.outbox import add_events, outbox
+from payment_service.store.schema import upgrade_schema
 from processes import cpu_seconds, free_port, free_ports, started, venv_command, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,7 +243,7 @@ async def run_outbox_lag_bench(bootstrap: str, *, payments: int) -> None:
     settings = bench_settings(bootstrap, 3)
     tmp = tempfile.mkdtemp(prefix="bench-store-")
     engine = create_engine(StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp}/store.sqlite3"))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     database = Database(engine)
     publisher = EventPublisher(create_producer(settings), settings)
     await publisher.start(require_broker=True)

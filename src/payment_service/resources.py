@@ -24,7 +24,8 @@ from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.messaging.publisher import EventPublisher, create_producer
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.settings import Settings
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
+from payment_service.store.schema import upgrade_schema
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -54,13 +55,13 @@ async def open_resources(settings: Settings, *, create_schema: bool = True) -> A
 
     Args:
         settings: the process's settings, built once by the entrypoint.
-        create_schema: create missing tables on start (the default for SQLite and development).
+        create_schema: apply the store's migrations on start (`store/schema.py`).
     """
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.store)
         stack.push_async_callback(engine.dispose)
         if create_schema:
-            await create_tables(engine)
+            await upgrade_schema(engine)
         database = Database(engine)
         stack.push_async_callback(database.close)  # its kept connections, before the engine is disposed
 

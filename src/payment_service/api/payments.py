@@ -85,7 +85,7 @@ def render_pay_response(payment: Payment) -> StoredResponse:
                 payment=payment_dict(payment),
             )
             return StoredResponse(502, orjson.dumps(problem))
-        case PaymentStatus.REFUNDED | PaymentStatus.VOIDED:
+        case PaymentStatus.PARTIALLY_REFUNDED | PaymentStatus.REFUNDED | PaymentStatus.VOIDED:
             return StoredResponse(200, payment_body(payment))
         case _:
             assert_never(payment.status)

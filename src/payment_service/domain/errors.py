@@ -13,6 +13,9 @@ PaymentServiceError
 │   ├── PaymentInProgress             another attempt for the order is active
 │   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
 │   ├── IdempotencyKeyInFlight        the same key is being processed
+│   ├── PaymentNotRefundable          nothing captured to give back (declined, voided, refunded …)
+│   ├── PartialVoidNotAllowed         part of an unsettled payment: void it whole, or wait for settlement
+│   ├── OrderCannotTakePayment        the db-service refused an approval: order cancelled or paid by another
 │   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
 ├── InvalidRequest
 │   ├── AmountMismatch                client amount differs from the order total
@@ -119,6 +122,25 @@ class PaymentVersionConflict(Conflict):
 class IdempotencyKeyInFlight(Conflict):
     # The first request with this key has not finished; the client should retry later with the same key.
     code = "idempotency_key_in_flight"
+
+
+class PaymentNotRefundable(Conflict):
+    code = "payment_not_refundable"
+
+
+class PartialVoidNotAllowed(Conflict):
+    # Before settlement the gateway can only void a transaction whole.
+    code = "partial_refund_before_settlement"
+
+
+class OrderCannotTakePayment(Conflict):
+    # The db-service answered 409 to an approval: the charge must be given back (`services/refunds.py`).
+    code = "order_cannot_take_payment"
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        super().__init__(f"order {order_id} cannot take the payment: {reason}")
+        self.order_id = order_id
+        self.reason = reason  # the db-service's code: order_cancelled, order_already_paid
 
 
 class InvalidRequest(PaymentServiceError):

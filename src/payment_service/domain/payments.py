@@ -22,17 +22,32 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
     HELD_FOR_REVIEW = "held_for_review"
     UNKNOWN = "unknown"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     VOIDED = "voided"
 
 
-# At most one payment per order may be in one of these; a second attempt could charge twice.
+# At most one payment per order may be in one of these; a second attempt could charge twice. A partly
+# refunded payment still holds the order's money.
 ACTIVE_STATUSES = frozenset(
-    {PaymentStatus.PROCESSING, PaymentStatus.UNKNOWN, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.APPROVED}
+    {
+        PaymentStatus.PROCESSING,
+        PaymentStatus.UNKNOWN,
+        PaymentStatus.HELD_FOR_REVIEW,
+        PaymentStatus.APPROVED,
+        PaymentStatus.PARTIALLY_REFUNDED,
+    }
 )
-# Statuses that end a payment; events are published for these and for held_for_review.
+# Statuses that end a charge attempt (refunds may follow); events are published for these and for held_for_review.
 TERMINAL_STATUSES = frozenset(
-    {PaymentStatus.APPROVED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.REFUNDED, PaymentStatus.VOIDED}
+    {
+        PaymentStatus.APPROVED,
+        PaymentStatus.DECLINED,
+        PaymentStatus.FAILED,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED,
+        PaymentStatus.VOIDED,
+    }
 )
 
 

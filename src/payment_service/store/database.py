@@ -94,20 +94,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else BEGIN_IMMEDIATE)
 
 
-# Any fixed number: the key of the advisory lock that serialises table creation on PostgreSQL.
-_SCHEMA_LOCK_KEY = 0x7061_796D_656E  # "paymen"
-
-
-async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables (create-on-start; there are no migrations yet)."""
-    async with engine.begin() as conn:
-        if not is_sqlite(engine):
-            # The API and the worker start at once: both would find a table missing and create it, and
-            # one would fail. SQLite's write transactions (BEGIN IMMEDIATE) serialise them already.
-            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
-        await conn.run_sync(metadata.create_all)
-
-
 class Database:
     """The engine, with write transactions taken one at a time per process on SQLite.
 

@@ -76,7 +76,7 @@ def _row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _payment_from_row(row: Mapping[Any, Any]) -> Payment:
+def payment_from_row(row: Mapping[Any, Any]) -> Payment:
     has_gateway = any(row[c] is not None for c in ("transaction_id", "response_code", "reason_code", "gateway_message"))
     return Payment(
         payment_id=row["payment_id"],
@@ -157,7 +157,7 @@ async def _add_transition(
 
 async def fetch_payment(conn: AsyncConnection, payment_id: str) -> Payment | None:
     row = await _SELECT_PAYMENT.fetch_one(conn, {"b_payment_id": payment_id})
-    return _payment_from_row(dict(zip(_ROW_COLUMNS, row, strict=True))) if row is not None else None
+    return payment_from_row(dict(zip(_ROW_COLUMNS, row, strict=True))) if row is not None else None
 
 
 async def fetch_payments_for_order(conn: AsyncConnection, order_id: str) -> list[Payment]:
@@ -169,7 +169,7 @@ async def fetch_payments_for_order(conn: AsyncConnection, order_id: str) -> list
             .order_by(payments.c.created_at, payments.c.payment_id)
         )
     ).mappings()
-    return [_payment_from_row(row) for row in rows]
+    return [payment_from_row(row) for row in rows]
 
 
 async def fetch_payments_by_status(
@@ -184,7 +184,7 @@ async def fetch_payments_by_status(
             .limit(limit)
         )
     ).mappings()
-    return [_payment_from_row(row) for row in rows]
+    return [payment_from_row(row) for row in rows]
 
 
 async def count_payments_by_status(conn: AsyncConnection, status: PaymentStatus) -> int:
@@ -202,4 +202,4 @@ async def fetch_payment_ids_by_transaction_id(conn: AsyncConnection, transaction
 async def fetch_payment_by_ref_id(conn: AsyncConnection, ref_id: str) -> Payment | None:
     """The attempt that sent `ref_id` (unique per attempt) to the gateway."""
     row = (await conn.execute(select(payments).where(payments.c.ref_id == ref_id))).mappings().first()
-    return _payment_from_row(row) if row is not None else None
+    return payment_from_row(row) if row is not None else None

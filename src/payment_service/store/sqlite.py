@@ -22,6 +22,7 @@ a disk flush:
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Self
 
@@ -204,6 +205,20 @@ def _checkpoint(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
+def _enter_wal_mode(connection: sqlite3.Connection, *, deadline: float) -> None:
+    # Switching a new database file to WAL needs it to itself, and SQLite answers "locked" at once, without
+    # its busy handler, while another process does the same (API and worker starting together): retry.
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL").fetchall()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)  # on the opening thread, never the event loop
+        else:
+            return
+
+
 async def connect_sqlite(path: str, *, busy_timeout_ms: int, checkpoints: CheckpointSchedule) -> SqliteConnection:
     """Open `path` in WAL mode with the settings above; opening and the pragmas run on a thread."""
 
@@ -215,7 +230,7 @@ async def connect_sqlite(path: str, *, busy_timeout_ms: int, checkpoints: Checkp
             path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            _enter_wal_mode(connection, deadline=time.monotonic() + busy_timeout_ms / 1000)
             connection.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_EVERY_COMMITS

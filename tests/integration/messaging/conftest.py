@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_service.settings import KafkaSettings, StoreSettings
-from payment_service.store.database import create_engine, create_tables
+from payment_service.store.database import create_engine
+from payment_service.store.schema import upgrade_schema
 from tests.conftest import REPO_ROOT, free_tcp_ports, run_kafka_script
 from tests.support.databases import database_url
 from tests.support.db_service import DbServiceHandle
@@ -23,7 +24,7 @@ from tests.support.events import fresh_kafka_settings
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     yield engine
     await engine.dispose()
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from payment_service.domain.payments import PaymentStatus
 from payment_service.settings import DbServiceSettings, KafkaSettings, RelaySettings, Settings, StoreSettings
-from payment_service.store.database import create_engine, create_tables
+from payment_service.store.database import create_engine
 from payment_service.store.outbox import add_events, fetch_backlog
+from payment_service.store.schema import upgrade_schema
 from payment_service.worker.main import serve_worker
 from tests.integration.messaging.conftest import Order
 from tests.support.databases import database_url
@@ -35,7 +36,7 @@ class TestWorker:
         settings = worker_settings(tmp_path, kafka_settings, db_service)
         payments = [make_payment_record(order_id=o.order_id, customer_id=o.customer_id) for o in orders]
         engine = create_engine(settings.store)
-        await create_tables(engine)
+        await upgrade_schema(engine)
         async with engine.begin() as conn:
             await add_events(conn, [payment_event(p) for p in payments])
         stop = asyncio.Event()

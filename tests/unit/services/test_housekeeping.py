@@ -9,8 +9,9 @@ import pytest
 from payment_service.services.housekeeping import IdempotencyKeySweeper
 from payment_service.settings import StoreSettings
 from payment_service.store import idempotency
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
 from payment_service.store.idempotency import ClaimState, IdempotencyKey
+from payment_service.store.schema import upgrade_schema
 
 NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -18,7 +19,7 @@ NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     engine = create_engine(StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     database = Database(engine)
     yield database
     await database.close()

@@ -13,8 +13,9 @@ from payment_service.domain.payments import GatewayResult, Payment, PaymentStatu
 from payment_service.settings import StoreSettings
 from payment_service.store import idempotency
 from payment_service.store import payments as rows
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
 from payment_service.store.idempotency import ClaimState, IdempotencyKey, StoredResponse
+from payment_service.store.schema import upgrade_schema
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
 
@@ -22,7 +23,7 @@ NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     engine = create_engine(StoreSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     yield Database(engine)
     await engine.dispose()
 

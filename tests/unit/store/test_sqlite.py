@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from payment_service.settings import StoreSettings
-from payment_service.store.database import Database, create_engine, create_tables
+from payment_service.store.database import Database, create_engine
+from payment_service.store.schema import upgrade_schema
 from payment_service.store.sqlite import CheckpointSchedule
 
 
@@ -21,7 +22,7 @@ def store_path(tmp_path: Path) -> Path:
 @pytest.fixture
 async def database(store_path: Path) -> AsyncIterator[Database]:
     engine = create_engine(StoreSettings(database_url=f"sqlite+aiosqlite:///{store_path}"))
-    await create_tables(engine)
+    await upgrade_schema(engine)
     yield Database(engine)
     await engine.dispose()
 
