@@ -101,6 +101,8 @@ class WebhookService:
                 await self.process_pending()
             except SQLAlchemyError as exc:
                 log.warning("webhook.store_unavailable", error=type(exc).__name__)
+            except Exception:  # the loop must outlive any one bad pass; stored notifications wait for the next
+                log.exception("webhook.pass_crashed")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.sweep_interval_s):
                     await self._wakeup.wait()
