@@ -5,11 +5,12 @@ Nothing here touches the database or HTTP; the store applies these decisions ins
 How an order follows its payments (`react_to_payment`):
 - `approved` marks a pending order `paid` with that payment. A second approval from another payment
   for a paid order, or an approval for a cancelled order, is a conflict: the order is left alone.
-- A paid order never goes back to a non-refund status. `refunded` or `voided` from the payment that
-  paid it update `payment_status` only: `status` stays `paid`, so the order is never re-opened for
+- A paid order never goes back to a non-refund status. `partially_refunded`, `refunded` or `voided`
+  from the payment that paid it update `payment_status` only: `status` stays `paid`, so the order is never re-opened for
   payment by itself (a refund may be partial, and re-opening could invite a second charge).
 - A payment's own status only moves forward along its life cycle (processing, then unknown or
-  held_for_review, then approved, declined or failed, then refunded or voided), so a late or
+  held_for_review, then approved, declined or failed, then partially_refunded, then refunded or
+  voided), so a late or
   retried update never regresses the order.
 - Another payment's status replaces the order's current one only when that payment supersedes the
   current one (for `PUT /payments`: created no earlier; a `PATCH` always supersedes).
@@ -30,10 +31,11 @@ _STAGE: Mapping[str, int] = {
     OrderPaymentStatus.APPROVED: 2,
     OrderPaymentStatus.DECLINED: 2,
     OrderPaymentStatus.FAILED: 2,
-    OrderPaymentStatus.REFUNDED: 3,
-    OrderPaymentStatus.VOIDED: 3,
+    OrderPaymentStatus.PARTIALLY_REFUNDED: 3,
+    OrderPaymentStatus.REFUNDED: 4,
+    OrderPaymentStatus.VOIDED: 4,
 }
-_REFUNDS = frozenset({PaymentStatus.REFUNDED, PaymentStatus.VOIDED})
+_REFUNDS = frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.VOIDED})
 
 
 @dataclass(frozen=True, slots=True)

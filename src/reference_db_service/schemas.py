@@ -166,6 +166,7 @@ class PaymentPutRequest(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     version: Annotated[int, Field(ge=0, le=MAX_VERSION, strict=True)]
+    refunded_amount: Money | None = None  # what refunds and voids gave back; absent before any
 
 
 def _utc(value: datetime) -> datetime:
@@ -231,6 +232,7 @@ class PaymentRecord(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int
+    refunded_amount: str | None = None
 
 
 class HealthResponse(BaseModel):

@@ -18,6 +18,7 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
     HELD_FOR_REVIEW = "held_for_review"
     UNKNOWN = "unknown"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     VOIDED = "voided"
 
@@ -32,5 +33,6 @@ class OrderPaymentStatus(StrEnum):
     FAILED = "failed"
     HELD_FOR_REVIEW = "held_for_review"
     UNKNOWN = "unknown"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     VOIDED = "voided"

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from payment_service.api import admin, health, payments, webhooks
+from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
@@ -23,6 +24,7 @@ from payment_service.messaging.dead_letters import DeadLetterQueue
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
 from payment_service.services.reconciliation import Reconciler
+from payment_service.services.refunds import RefundService
 from payment_service.services.resolutions import ResolutionService
 from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
@@ -48,6 +50,13 @@ def create_app(settings: Settings) -> FastAPI:
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
                 outbox_written=resources.notify_outbox_written,
             )
+            refunds = RefundService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                outbox_written=resources.notify_outbox_written,
+            )
             # Settles single payments for webhooks and checks manual resolutions; rounds run in the worker.
             reconciler = Reconciler(
                 database=resources.database,
@@ -60,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
                 database=resources.database,
                 gateway=resources.gateway,
                 reconciler=reconciler,
+                refunds=refunds,
                 settings=settings.webhooks,
                 signature_key=settings.gateway.signature_key.get_secret_value(),
                 wakeup=asyncio.Event(),
@@ -78,12 +88,14 @@ def create_app(settings: Settings) -> FastAPI:
                     settings=settings,
                     resources=resources,
                     payments=service,
+                    refunds=refunds,
                     verifier=verifier,
                     webhooks=notifications,
                     resolutions=resolutions,
                     dead_letters=DeadLetterQueue(resources.publisher, settings.kafka),
                 )
                 await service.drain()
+                await refunds.drain()
             finally:
                 processor.cancel()
                 await asyncio.wait({processor})
@@ -92,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     _document_models(app)
     install_error_handlers(app)
     app.include_router(payments.router)
+    app.include_router(refunds_api.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(health.router)

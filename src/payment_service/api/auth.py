@@ -18,6 +18,7 @@ from payment_service.domain.errors import AuthenticationFailed
 from payment_service.settings import AuthSettings
 
 ADMIN_ROLE: Final = "admin"
+REFUND_SCOPE: Final = "payments:refund"  # a back-office service token may refund without being admin
 _CACHE_LIMIT: Final = 10_000
 
 
@@ -27,10 +28,15 @@ class Principal:
 
     customer_id: str
     roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()  # OAuth 2 `scope` claim
 
     @property
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
+
+    @property
+    def can_refund(self) -> bool:
+        return self.is_admin or REFUND_SCOPE in self.scopes
 
 
 def _principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -42,7 +48,10 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
         roles = roles.split()
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise AuthenticationFailed("token roles are malformed")
-    return Principal(subject, frozenset(roles))
+    scope = claims.get("scope", "")
+    if not isinstance(scope, str):
+        raise AuthenticationFailed("token scope is malformed")
+    return Principal(subject, frozenset(roles), frozenset(scope.split()))
 
 
 class TokenVerifier:
@@ -125,7 +134,14 @@ class TokenVerifier:
         return signing_key.key
 
 
-def mint_token(settings: AuthSettings, *, customer_id: str, roles: Sequence[str] = (), ttl_s: int = 3600) -> str:
+def mint_token(
+    settings: AuthSettings,
+    *,
+    customer_id: str,
+    roles: Sequence[str] = (),
+    ttl_s: int = 3600,
+    scopes: Sequence[str] = (),
+) -> str:
     """A token for `customer_id` signed with the configured shared secret; for local use and tests.
 
     Raises:
@@ -135,6 +151,8 @@ def mint_token(settings: AuthSettings, *, customer_id: str, roles: Sequence[str]
         raise ValueError("minting tokens needs an HS* algorithm and its shared secret")
     now = int(time.time())
     claims: dict[str, Any] = {"sub": customer_id, "iat": now, "exp": now + ttl_s, "roles": list(roles)}
+    if scopes:
+        claims["scope"] = " ".join(scopes)
     if settings.issuer:
         claims["iss"] = settings.issuer
     if settings.audience:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, m
 
 from payment_service.domain.errors import InvalidCard
 from payment_service.domain.payments import CardDetails, OpaqueData, Payment, PaymentMethod, PaymentStatus
+from payment_service.domain.refunds import Refund, RefundKind, RefundOrigin, RefundStatus
 
 PROBLEM_JSON: Final = "application/problem+json"
 
@@ -150,6 +151,70 @@ class PaymentResponse(BaseModel):
     gateway: GatewayResponse | None = None
     created_at: datetime
     updated_at: datetime
+    refunded_amount: str = Field(description="What refunds and voids gave back so far.")
+
+
+class RefundRequest(RequestModel):
+    amount: Decimal | None = Field(
+        default=None,
+        gt=0,
+        max_digits=15,
+        description="Optional; all that is left when absent. At most the captured amount less earlier refunds.",
+    )
+    reason: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class RefundGatewayResponse(BaseModel):
+    name: str = "authorize.net"
+    transaction_id: str | None = None
+    response_code: str | None = None
+    reason_code: str | None = None
+    message: str | None = None
+    account_number: str | None = None
+    account_type: str | None = None
+
+
+class RefundResponse(BaseModel):
+    """A refund or void of a payment."""
+
+    id: str
+    payment_id: str
+    kind: RefundKind
+    amount: str
+    currency: str
+    status: RefundStatus
+    origin: RefundOrigin
+    reason: str | None = None
+    gateway: RefundGatewayResponse | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+def refund_dict(refund: Refund) -> dict[str, Any]:
+    result = refund.gateway
+    return {
+        "id": refund.refund_id,
+        "payment_id": refund.payment_id,
+        "kind": refund.kind.value,
+        "amount": str(refund.amount.amount),
+        "currency": refund.amount.currency,
+        "status": refund.status.value,
+        "origin": refund.origin.value,
+        "reason": refund.reason,
+        "gateway": {
+            "name": result.name,
+            "transaction_id": result.transaction_id,
+            "response_code": result.response_code,
+            "reason_code": result.reason_code,
+            "message": result.message,
+            "account_number": result.account_number,
+            "account_type": result.account_type,
+        }
+        if result is not None
+        else None,
+        "created_at": _timestamp(refund.created_at),
+        "updated_at": _timestamp(refund.updated_at),
+    }
 
 
 class PaymentListResponse(BaseModel):
@@ -185,6 +250,7 @@ def payment_dict(payment: Payment) -> dict[str, Any]:
         "gateway": payment.gateway.as_dict() if payment.gateway is not None else None,
         "created_at": _timestamp(payment.created_at),
         "updated_at": _timestamp(payment.updated_at),
+        "refunded_amount": str(payment.refunded_amount),
     }
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from payment_service.domain.payments import PaymentStatus
+from payment_service.domain.refunds import RefundKind
 
 EVENT_SOURCE = "/payment-service"
 
@@ -53,6 +54,8 @@ class PaymentRecorded(EventModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    # What was given back so far (voided: all of it); set once a refund or void succeeded, else null.
+    refunded_amount: str | None = None
 
 
 class OrderLine(EventModel):
@@ -98,14 +101,40 @@ class PaymentSummary(EventModel):
 
 
 class OrderPaid(EventModel):
-    """Data of `order.paid` (and `order.refunded`): what a notification or inventory service needs."""
+    """Data of `order.paid`: what a notification or inventory service needs."""
 
     order: OrderSummary
     customer: CustomerSummary
     payment: PaymentSummary
 
 
+class RefundSummary(EventModel):
+    id: str
+    kind: RefundKind
+    amount: str  # this refund's
+    currency: str
+    total_refunded: str  # every succeeded refund of the payment, this one included
+    fully_refunded: bool  # nothing of the payment is left: the order's money is all given back
+    reason: str | None = None
+    transaction_id: str | None = None
+
+
+class OrderRefunded(EventModel):
+    """Data of `order.refunded`: money given back for an order (a refund or a void)."""
+
+    order: OrderSummary
+    customer: CustomerSummary
+    payment: PaymentSummary
+    refund: RefundSummary
+    # The order's items when it is fully refunded (a return of everything); empty for a partial refund,
+    # whose items the payment service does not know.
+    items: list[OrderLine]
+
+
 def payment_event_type(status: PaymentStatus) -> str:
+    # Every refund, partial or not, is a `payment.refunded`; the data's status and refunded_amount tell which.
+    if status is PaymentStatus.PARTIALLY_REFUNDED:
+        return "payment.refunded"
     return f"payment.{status.value}"
 
 

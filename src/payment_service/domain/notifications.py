@@ -19,10 +19,8 @@ class NotificationEvent(StrEnum):
     VOID_CREATED = "net.authorize.payment.void.created"
 
 
-# Events that may settle a payment held for review or left unknown by the pay flow.
-SETTLING_EVENTS: Final = frozenset(
-    {NotificationEvent.FRAUD_APPROVED, NotificationEvent.FRAUD_DECLINED, NotificationEvent.AUTH_CAPTURE_CREATED}
-)
+# Events about money given back: recorded as refunds of the payment the transaction refers to.
+REFUND_EVENTS: Final = frozenset({NotificationEvent.REFUND_CREATED, NotificationEvent.VOID_CREATED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from payment_service.domain.events import EVENT_SOURCE, OrderPaid, PaymentRecorded, payment_event_type
+from payment_service.domain.events import EVENT_SOURCE, OrderPaid, OrderRefunded, PaymentRecorded, payment_event_type
 from payment_service.domain.payments import TERMINAL_STATUSES, PaymentStatus
 from payment_service.messaging.codec import CONTENT_TYPE, SPEC_VERSION
 from payment_service.messaging.publisher import (
@@ -128,10 +128,12 @@ def build_document() -> dict[str, Any]:
             t: _message(t, PaymentRecorded.__name__, "A payment reached this status; `version` orders its records.")
             for t in payment_types
         },
-        **{
-            t: _message(t, OrderPaid.__name__, "What a notification or inventory service needs.")
-            for t in NOTIFICATION_TYPES
-        },
+        "order.paid": _message("order.paid", OrderPaid.__name__, "What a notification or inventory service needs."),
+        "order.refunded": _message(
+            "order.refunded",
+            OrderRefunded.__name__,
+            "Money given back for an order (refund or void): this refund, the total, and the items when full.",
+        ),
         "dead-letter": _dead_letter_message(),
     }
 
@@ -200,7 +202,7 @@ def build_document() -> dict[str, Any]:
         },
         "components": {
             "messages": messages,
-            "schemas": _payload_schemas([PaymentRecorded, OrderPaid]),
+            "schemas": _payload_schemas([PaymentRecorded, OrderPaid, OrderRefunded]),
         },
     }
 

@@ -43,3 +43,18 @@ OUTBOX_BACKLOG = Gauge("payment_service_outbox_backlog", "Outbox rows not yet ac
 OUTBOX_OLDEST_AGE = Gauge(
     "payment_service_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet acknowledged (0 when none)."
 )
+
+# Refunds and voids (services/refunds.py, services/refund_reconciliation.py).
+REFUNDS = Counter(
+    "payment_service_refunds",
+    "Refunds and voids recorded, by kind, origin and resulting status.",
+    ["kind", "origin", "status"],
+)
+CHARGE_REVERSALS = Counter(
+    "payment_service_charge_reversals",
+    "Approved charges given back automatically because the order could no longer take them, by the db-service's reason.",
+    ["reason"],
+)
+UNSETTLED_REFUNDS = Gauge(
+    "payment_service_unsettled_refunds", "Refunds whose outcome is unknown, as of the refund reconciler's last round."
+)

@@ -9,6 +9,8 @@ goes through the reconciler's version-guarded settle of a payment that is still 
 
 Nothing in a payload is trusted beyond routing: the transaction is re-read with `getTransactionDetails`,
 and the payment found by the transaction id we recorded, or else by the refId the gateway reports.
+Held and unknown payments are settled by the reconciler (`Reconciler.settle`); refunds and voids made
+at the gateway are recorded by `RefundService.record_external_refund`, once per gateway transaction.
 """
 
 import asyncio
@@ -20,21 +22,26 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from payment_service.domain.errors import (
+    DbServiceError,
+    DbServiceUnavailable,
     GatewayConfigurationError,
     GatewayError,
     GatewayUnavailable,
 )
 from payment_service.domain.notifications import (
-    SETTLING_EVENTS,
+    REFUND_EVENTS,
     GatewayNotification,
     NotificationOutcome,
 )
 from payment_service.domain.payments import Payment, PaymentStatus
+from payment_service.domain.transactions import TransactionDetails
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.gateway.webhooks import parse_notification, verify_signature
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
+from payment_service.services.refunds import RefundService
 from payment_service.settings import WebhookSettings
 from payment_service.store import payments as payment_rows
+from payment_service.store import refunds as refund_rows
 from payment_service.store import webhooks as notification_rows
 from payment_service.store.database import Database, is_sqlite
 
@@ -56,6 +63,7 @@ class WebhookService:
         database: Database,
         gateway: AuthorizeNetGateway,
         reconciler: Reconciler,
+        refunds: RefundService,
         settings: WebhookSettings,
         signature_key: str,
         wakeup: asyncio.Event | None = None,
@@ -64,6 +72,7 @@ class WebhookService:
         self._database = database
         self._gateway = gateway
         self._reconciler = reconciler
+        self._refunds = refunds
         self._settings = settings
         self._signature_key = signature_key
         self._wakeup = wakeup or asyncio.Event()
@@ -159,11 +168,13 @@ class WebhookService:
             GatewayUnavailable, GatewayConfigurationError, GatewayError: the transaction could not be read.
         """
         event = notification.event
-        if event not in SETTLING_EVENTS or notification.transaction_id is None:
+        if event is None or notification.transaction_id is None:
             return NotificationOutcome.IGNORED
         details = await self._gateway.fetch_transaction_details(notification.transaction_id)
         if details is None:
             return NotificationOutcome.NOT_OURS
+        if event in REFUND_EVENTS:
+            return await self._record_refund(details)
         payment = await self._find_payment(details.transaction_id, details.ref_id)
         if payment is None:
             return NotificationOutcome.NOT_OURS
@@ -177,6 +188,18 @@ class WebhookService:
             raise NotificationNotApplied(f"payment {payment.payment_id} could not be settled now ({result.value})")
         changed = result in {ReconcileResult.ADOPTED, ReconcileResult.REVIEWED, ReconcileResult.NOT_CHARGED}
         return NotificationOutcome.APPLIED if changed else NotificationOutcome.UNCHANGED
+
+    async def _record_refund(self, details: TransactionDetails) -> NotificationOutcome:
+        """A refund or void made outside the service (or one of ours whose answer was lost)."""
+        async with self._database.reading() as conn:
+            known = await refund_rows.fetch_refund_by_transaction_id(conn, details.transaction_id)
+        if known is not None and known.is_settled:
+            return NotificationOutcome.UNCHANGED
+        try:
+            recorded = await self._refunds.record_external_refund(details)
+        except (DbServiceUnavailable, DbServiceError) as exc:
+            raise NotificationNotApplied(f"the refund's order could not be read ({exc.code})") from exc
+        return NotificationOutcome.APPLIED if recorded is not None else NotificationOutcome.NOT_OURS
 
     async def _find_payment(self, transaction_id: str, ref_id: str | None) -> Payment | None:
         async with self._database.reading() as conn:

@@ -24,6 +24,7 @@ from payment_service.services.housekeeping import IdempotencyKeySweeper
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
+from payment_service.services.refunds import RefundService
 from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings, WorkerSettings
 
@@ -80,6 +81,12 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             database=resources.database,
             gateway=resources.gateway,
             reconciler=reconciler,
+            refunds=RefundService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+            ),
             settings=settings.webhooks,
             signature_key=settings.gateway.signature_key.get_secret_value(),
         )

@@ -131,6 +131,7 @@ def _put_payment(conn: Connection, payment_id: str, request: PaymentPutRequest) 
         "status": request.status.value,
         "amount_cents": to_cents(request.amount),
         "currency": request.currency,
+        "refunded_cents": None if request.refunded_amount is None else to_cents(request.refunded_amount),
         "gateway": None if request.gateway is None else request.gateway.model_dump(),
         "version": request.version,
         "created_at": request.created_at,
@@ -200,6 +201,7 @@ def _record(payment_id: str, request: PaymentPutRequest) -> PaymentRecord:
         created_at=request.created_at,
         updated_at=request.updated_at,
         version=request.version,
+        refunded_amount=None if request.refunded_amount is None else format_cents(to_cents(request.refunded_amount)),
     )
 
 
@@ -225,5 +227,6 @@ def _from_mapping(m: Mapping[str, Any]) -> PaymentRecord:
             "created_at": m["created_at"],
             "updated_at": m["updated_at"],
             "version": m["version"],
+            "refunded_amount": None if m["refunded_cents"] is None else format_cents(m["refunded_cents"]),
         }
     )

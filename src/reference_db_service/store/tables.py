@@ -109,6 +109,7 @@ payments = Table(
     Column("status", String(16), nullable=False),
     Column("amount_cents", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
+    Column("refunded_cents", BigInteger),  # null until a refund or void
     Column("gateway", JSON),
     Column("version", BigInteger, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),

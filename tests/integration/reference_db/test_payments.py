@@ -59,6 +59,7 @@ class TestPutPayment:
             "created_at": "2025-01-02T03:04:05.123456Z",
             "updated_at": "2025-01-02T03:04:06Z",
             "version": 1,
+            "refunded_amount": None,
         }
         assert db_service.get_payment("pay_01JABC") == record
         assert db_service.list_payments(order["id"]) == [record]

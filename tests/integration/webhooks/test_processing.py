@@ -13,6 +13,7 @@ from payment_service.api.app import create_app
 from payment_service.domain.payments import PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services.reconciliation import Reconciler
+from payment_service.services.refunds import RefundService
 from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 from payment_service.store import payments as payment_rows
@@ -35,10 +36,17 @@ def webhook_service(resources: Resources, clock: Callable[[], datetime] | None =
         db_service=resources.db_service,
         settings=settings.reconciler,
     )
+    refunds = RefundService(
+        database=resources.database,
+        db_service=resources.db_service,
+        gateway=resources.gateway,
+        idempotency_ttl_s=60,
+    )
     return WebhookService(
         database=resources.database,
         gateway=resources.gateway,
         reconciler=reconciler,
+        refunds=refunds,
         settings=settings.webhooks,
         signature_key=settings.gateway.signature_key.get_secret_value(),
         clock=clock,

@@ -8,15 +8,20 @@ in-process, and the simulator's deliveries then meet a closed port and are dropp
 import asyncio
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from pydantic import BaseModel
 
 from authorize_net_simulator.webhooks import sign
 from payment_service.api.app import create_app
-from payment_service.domain.events import OrderPaid, PaymentRecorded
+from payment_service.domain.events import OrderPaid, OrderRefunded, PaymentRecorded
+from payment_service.domain.money import Money
+from payment_service.domain.payments import ChargeOutcomeKind
+from payment_service.resources import open_resources
 from payment_service.settings import Settings, WebhookSettings
 from tests.conftest import free_tcp_ports
 from tests.integration.conftest import Shop, app_client, card_body, store_rows
@@ -49,7 +54,8 @@ def outbox_events(settings: Settings, order_id: str) -> list[tuple[str, bytes]]:
     """(type, data) of the order's outbox rows in order, each parsed against its event model."""
     rows = store_rows(settings, "SELECT event_type, data FROM outbox WHERE key = ? ORDER BY seq", order_id)
     for event_type, data in rows:
-        model = OrderPaid if event_type.startswith("order.") else PaymentRecorded
+        models: dict[str, type[BaseModel]] = {"order.paid": OrderPaid, "order.refunded": OrderRefunded}
+        model = models.get(event_type, PaymentRecorded)
         model.model_validate_json(data)
     return [(row[0], row[1]) for row in rows]
 
@@ -78,9 +84,11 @@ def notification(event_type: str, transaction_id: str, *, notification_id: str |
     )
 
 
-async def pay(client: httpx.AsyncClient, shop: Shop) -> tuple[str, dict[str, Any]]:
+async def pay(
+    client: httpx.AsyncClient, shop: Shop, *, price: str = "19.99", quantity: int = 3
+) -> tuple[str, dict[str, Any]]:
     customer = shop.customer()
-    order_id = str(shop.order(customer)["id"])
+    order_id = str(shop.order(customer, price=price, quantity=quantity)["id"])
     response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
     assert response.status_code in (201, 202), response.text
     body: dict[str, Any] = response.json()
@@ -152,6 +160,65 @@ class TestGatewayDecisionsByWebhook:
         assert outbox_types(settings, order_id) == ["payment.approved", "order.paid"]
         outcomes = {event: outcome for _, event, outcome in notification_rows(settings)}
         assert outcomes["net.authorize.payment.authcapture.created"] == "applied"
+
+
+class TestRefundsMadeAtTheGateway:
+    async def test_a_refund_made_directly_at_the_simulator_arrives_by_webhook_and_is_recorded(
+        self, settings: Settings, shop: Shop, simulator: SimulatorHandle, api_port: int
+    ) -> None:
+        with serve_app(create_app(settings), port=api_port) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                order_id, body = await pay(client, shop, price="100.00", quantity=1)
+                simulator.settle()
+                # As staff would in the merchant interface: straight at the gateway, not through the service.
+                async with open_resources(settings) as resources:
+                    made = await resources.gateway.refund(
+                        body["gateway"]["transaction_id"], Money(Decimal("40.00"), "USD"), card_last4="1111"
+                    )
+                assert made.kind is ChargeOutcomeKind.APPROVED
+
+                async def refunded() -> bool:
+                    return await payment_status(client, shop, body["id"]) == "partially_refunded"
+
+                await wait_until(refunded, timeout_s=15)
+                listed = (
+                    await client.get(f"/payments/{body['id']}/refunds", headers=shop.auth("ops", roles=("admin",)))
+                ).json()
+
+        assert outbox_types(settings, order_id) == [
+            "payment.approved",
+            "order.paid",
+            "payment.refunded",
+            "order.refunded",
+        ]
+        rows = store_rows(settings, "SELECT kind, amount, origin, transaction_id FROM refunds")
+        assert rows == [("refund", "40.00", "gateway", made.result.transaction_id)]
+        assert len(listed) == 1
+        outcomes = {event: outcome for _, event, outcome in notification_rows(settings)}
+        assert outcomes["net.authorize.payment.refund.created"] == "applied"
+
+    async def test_a_void_made_directly_at_the_simulator_arrives_by_webhook_and_is_recorded(
+        self, settings: Settings, shop: Shop, simulator: SimulatorHandle, api_port: int
+    ) -> None:
+        with serve_app(create_app(settings), port=api_port) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                order_id, body = await pay(client, shop, price="100.00", quantity=1)
+                async with open_resources(settings) as resources:
+                    made = await resources.gateway.void(body["gateway"]["transaction_id"])
+                assert made.kind is ChargeOutcomeKind.APPROVED
+
+                async def voided() -> bool:
+                    return await payment_status(client, shop, body["id"]) == "voided"
+
+                await wait_until(voided, timeout_s=15)
+
+        assert outbox_types(settings, order_id) == [
+            "payment.approved",
+            "order.paid",
+            "payment.voided",
+            "order.refunded",
+        ]
+        assert store_rows(settings, "SELECT kind, amount, origin FROM refunds") == [("void", "100.00", "gateway")]
 
 
 class TestNotificationDelivery:
