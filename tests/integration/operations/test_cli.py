@@ -62,9 +62,9 @@ def run_cli(api_url: str, shop: Shop, *args: str, operator: str = "alice", token
     return Result(done.returncode, done.stdout, done.stdout + done.stderr)
 
 
-def pay(api_url: str, shop: Shop) -> tuple[str, dict[str, Any]]:
+def pay(api_url: str, shop: Shop, *, price: str = "19.99", quantity: int = 3) -> tuple[str, dict[str, Any]]:
     customer = shop.customer()
-    order_id = str(shop.order(customer)["id"])
+    order_id = str(shop.order(customer, price=price, quantity=quantity)["id"])
     response = httpx.post(f"{api_url}/payments/pay", json=card_body(order_id), headers=shop.auth(customer), timeout=10)
     assert response.status_code in (201, 202), response.text
     body: dict[str, Any] = response.json()
@@ -120,6 +120,45 @@ class TestPaymentsShowAndList:
 
         assert result.exit_code == 1
         assert "403 forbidden" in result.output
+
+
+class TestPaymentsRefund:
+    def test_a_settled_payment_is_refunded_in_part_and_never_beyond_what_was_taken(
+        self, api_url: str, shop: Shop, simulator: SimulatorHandle, settings: Settings
+    ) -> None:
+        order_id, body = pay(api_url, shop, price="100.00", quantity=1)
+        simulator.settle()
+
+        partial = run_cli(
+            api_url, shop, "payments", "refund", body["id"], "--amount", "40.00", "--reason", "damaged", "--json"
+        )
+        too_much = run_cli(api_url, shop, "payments", "refund", body["id"], "--amount", "80.00")
+        table = run_cli(api_url, shop, "payments", "show", body["id"])
+
+        assert partial.exit_code == 0, partial.output
+        refund = orjson.loads(partial.stdout)
+        assert (refund["kind"], refund["amount"], refund["payment_id"]) == ("refund", "40.00", body["id"])
+        assert too_much.exit_code == 1
+        assert "refund" in too_much.output
+        assert "partially_refunded" in table.output
+        refunded = [e for e in simulator.transactions() if e["type"] == "refundTransaction"]
+        assert [e["amount"] for e in refunded] == ["40.00"]
+        assert outbox_types(settings, order_id)[2:] == ["payment.refunded", "order.refunded"]
+
+    def test_an_unsettled_payment_is_voided_whole_and_the_table_says_so(self, api_url: str, shop: Shop) -> None:
+        _, body = pay(api_url, shop)
+
+        result = run_cli(api_url, shop, "payments", "refund", body["id"], "--reason", "order cancelled")
+
+        assert result.exit_code == 0, result.output
+        assert "void" in result.output
+        assert body["amount"] in result.output
+
+    def test_an_amount_that_is_no_number_is_refused_before_any_call(self, api_url: str, shop: Shop) -> None:
+        result = run_cli(api_url, shop, "payments", "refund", "pay_x", "--amount", "ten")
+
+        assert result.exit_code == 2
+        assert "amount must be a decimal number" in result.output
 
 
 class TestPaymentsResolve:
