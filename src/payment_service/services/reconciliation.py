@@ -322,6 +322,21 @@ class Reconciler:
 
     # ------------------------------------------------------------------ finding the charge
 
+    async def confirm_charge(self, payment: Payment, transaction_id: str) -> TransactionDetails | None:
+        """The gateway's record of `transaction_id` when it can be `payment`'s charge, else None.
+
+        It must be a charge of the payment's invoice, amount and card, sent with its refId or recorded
+        by no other payment of ours (a person names it: the original of a duplicate, say).
+
+        Raises: GatewayUnavailable, GatewayConfigurationError, GatewayError.
+        """
+        details = await self._gateway.fetch_transaction_details(transaction_id)
+        if details is None or not is_same_charge(payment, details):
+            return None
+        if details.ref_id == payment.ref_id or await self._is_unclaimed(details.transaction_id):
+            return details
+        return None
+
     async def find_charge(self, payment: Payment) -> TransactionDetails | None:
         """The gateway's record of `payment`'s charge, found and confirmed as a round finds it; None if none.
 

@@ -1,11 +1,12 @@
 """`ResolutionService`: an operator's decision on a payment the service could not settle itself.
 
 Only `unknown` and `held_for_review` payments are decided by hand. `approved` needs the gateway's
-transaction id and is accepted only when `getTransactionDetails` shows a captured charge of this
-payment's invoice, amount and card that no other payment records: a typo cannot mark an uncharged order
-paid. `failed` is refused while the gateway shows a charge of the payment (or a hold a person may still
-approve), found as the reconciler finds one. The change is stored like any other: version-guarded, with its transition,
-its outbox rows (`payment.*`, and `order.paid` for an approval) and the resolution (who, when, why).
+transaction id and is accepted only when the reconciler confirms it (`Reconciler.confirm_charge`: a charge
+of this payment's invoice, amount and card that no other payment records) and the gateway shows it
+captured: a typo cannot mark an uncharged order paid. `failed` is refused while the gateway shows a charge
+of the payment (or a hold a person may still approve), found as the reconciler finds one. The change is
+stored like any other: version-guarded, with its transition, its outbox rows (`payment.*`, and
+`order.paid` for an approval) and the resolution (who, when, why).
 """
 
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from payment_service.domain.payments import GatewayResult, Payment, PaymentStatu
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services.orders import fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events
-from payment_service.services.reconciliation import Reconciler, adopt_transaction, is_same_charge
+from payment_service.services.reconciliation import Reconciler, adopt_transaction
 from payment_service.store import outbox, resolutions
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -84,19 +85,14 @@ class ResolutionService:
         return await self._store(payment, changed, actor=actor, reason=reason)
 
     async def _approved(self, payment: Payment, transaction_id: str) -> Payment:
-        details = await self._gateway.fetch_transaction_details(transaction_id)
+        details = await self._reconciler.confirm_charge(payment, transaction_id)
         if details is None:
-            raise ResolutionRefused(f"the gateway has no transaction {transaction_id}")
-        if not is_same_charge(payment, details):
             raise ResolutionRefused(
-                f"transaction {transaction_id} is not a charge of this payment's invoice, amount and card"
+                f"the gateway has no charge {transaction_id} of this payment's invoice, amount and card "
+                "that no other payment records"
             )
         if details.status.payment_status is not PaymentStatus.APPROVED:
             raise ResolutionRefused(f"the gateway reports transaction {transaction_id} as {details.gateway_status}")
-        async with self._database.reading() as conn:
-            claimed = await payment_rows.fetch_payment_ids_by_transaction_id(conn, transaction_id)
-        if any(other != payment.payment_id for other in claimed):
-            raise ResolutionRefused(f"transaction {transaction_id} is recorded by another payment")
         return adopt_transaction(payment, details, now=self._now())
 
     async def _failed(self, payment: Payment, reason: str) -> Payment:
