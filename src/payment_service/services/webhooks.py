@@ -27,6 +27,7 @@ from payment_service.domain.errors import (
     GatewayConfigurationError,
     GatewayError,
     GatewayUnavailable,
+    WebhookSignatureInvalid,
 )
 from payment_service.domain.notifications import (
     REFUND_EVENTS,
@@ -37,6 +38,7 @@ from payment_service.domain.payments import Payment, PaymentStatus
 from payment_service.domain.transactions import TransactionDetails
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.gateway.webhooks import parse_notification, verify_signature
+from payment_service.services import metrics
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.services.refunds import RefundService
 from payment_service.settings import WebhookSettings
@@ -86,11 +88,16 @@ class WebhookService:
             WebhookSignatureInvalid: missing or wrong signature; nothing is stored.
             InvalidRequest: a signed body that is not a notification; nothing is stored.
         """
-        verify_signature(body, signature, signature_key=self._signature_key)
+        try:
+            verify_signature(body, signature, signature_key=self._signature_key)
+        except WebhookSignatureInvalid:
+            metrics.WEBHOOK_NOTIFICATIONS.labels(result="rejected").inc()
+            raise
         notification = parse_notification(body)
         stored = await notification_rows.add_notification(
             self._database, notification, body=body, received_at=self._now()
         )
+        metrics.WEBHOOK_NOTIFICATIONS.labels(result="received" if stored else "duplicate").inc()
         log.info(
             "webhook.received",
             notification_id=notification.notification_id,
@@ -139,6 +146,7 @@ class WebhookService:
             outcome = await self.apply(notification)
         except (NotificationNotApplied, GatewayUnavailable, GatewayConfigurationError, GatewayError) as exc:
             log.warning("webhook.apply_failed", notification_id=notification.notification_id, error=str(exc))
+            metrics.WEBHOOK_NOTIFICATIONS.labels(result="retry").inc()
             async with self._database.transaction() as conn:
                 await notification_rows.record_failure(
                     conn,
@@ -151,6 +159,7 @@ class WebhookService:
             await notification_rows.mark_processed(
                 conn, notification.notification_id, outcome=outcome, processed_at=self._now()
             )
+        metrics.WEBHOOK_NOTIFICATIONS.labels(result=outcome.value).inc()
         log.info(
             "webhook.processed",
             notification_id=notification.notification_id,

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from authorize_net_simulator.webhooks import sign
@@ -66,6 +67,10 @@ def outbox_types(settings: Settings, order_id: str) -> list[str]:
 
 def notification_rows(settings: Settings) -> list[tuple[Any, ...]]:
     return store_rows(settings, "SELECT notification_id, event_type, outcome FROM webhook_notifications")
+
+
+def counted(result: str) -> float:
+    return REGISTRY.get_sample_value("payment_service_webhook_notifications_total", {"result": result}) or 0.0
 
 
 def signed(body: bytes, key: str) -> dict[str, str]:
@@ -234,6 +239,7 @@ class TestNotificationDelivery:
                 "net.authorize.payment.fraud.approved", transaction_id, notification_id=str(uuid.uuid4())
             )
             headers = signed(sent, simulator.signature_key)
+            duplicates = counted("duplicate")
 
             answers = await asyncio.gather(
                 client.post(WEBHOOK_PATH, content=sent, headers=headers),
@@ -251,6 +257,7 @@ class TestNotificationDelivery:
         assert again.status_code == 200
         assert status == "approved"
         assert len(notification_rows(settings)) == 1
+        assert counted("duplicate") == duplicates + 2
         assert outbox_types(settings, order_id) == ["payment.held_for_review", "payment.approved", "order.paid"]
         transitions = store_rows(
             settings, "SELECT to_status FROM payment_transitions WHERE payment_id = ? ORDER BY seq", body["id"]
@@ -301,6 +308,7 @@ class TestRefusedNotifications:
         headers = {"Content-Type": "application/json"}
         if signature is not None:
             headers["X-ANET-Signature"] = signature
+        rejected = counted("rejected")
         async with app_client(create_app(settings)) as client:
             response = await client.post(WEBHOOK_PATH, content=sent, headers=headers)
 
@@ -308,6 +316,7 @@ class TestRefusedNotifications:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["code"] == "webhook_signature_invalid"
         assert notification_rows(settings) == []
+        assert counted("rejected") == rejected + 1
 
     async def test_a_body_signed_with_another_key_is_401(self, settings: Settings) -> None:
         sent = notification("net.authorize.payment.fraud.approved", "80000000001")
