@@ -42,6 +42,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         # The in-process relay publishes each payment's events right after its commit.
         async with open_resources(settings) as resources, running_outbox_relay(resources):
+            refunds = RefundService(
+                database=resources.database,
+                db_service=resources.db_service,
+                gateway=resources.gateway,
+                idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                outbox_written=resources.notify_outbox_written,
+            )
             service = PaymentService(
                 database=resources.database,
                 db_service=resources.db_service,
@@ -49,13 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
                 duplicate_window_s=settings.gateway.duplicate_window_s,
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
                 outbox_written=resources.notify_outbox_written,
-            )
-            refunds = RefundService(
-                database=resources.database,
-                db_service=resources.db_service,
-                gateway=resources.gateway,
-                idempotency_ttl_s=settings.api.idempotency_ttl_s,
-                outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
             )
             # Settles single payments for webhooks and checks manual resolutions; rounds run in the worker.
             reconciler = Reconciler(
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
                 db_service=resources.db_service,
                 settings=settings.reconciler,
                 outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
             )
             notifications = WebhookService(
                 database=resources.database,

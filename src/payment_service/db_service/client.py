@@ -27,7 +27,7 @@ from payment_service.db_service.wire import (
     OrderWire,
     product_list_adapter,
 )
-from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderCannotTakePayment, OrderNotFound
 from payment_service.domain.events import PaymentRecorded
 from payment_service.domain.orders import Customer, Order, Product
 from payment_service.settings import DbServiceSettings
@@ -83,6 +83,18 @@ def _context_headers() -> dict[str, str] | None:
     return headers or None
 
 
+def _problem_code(content: bytes) -> str | None:
+    """The `code` of a problem document, when it is a short plain word (it is only logged and compared)."""
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    code = document.get("code") if isinstance(document, dict) else None
+    if isinstance(code, str) and 0 < len(code) <= 64 and code.replace("_", "").isalnum():
+        return code
+    return None
+
+
 def _error_places(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors(include_input=False, include_url=False)
@@ -123,11 +135,19 @@ class DbServiceClient:
         return {p.id: p.to_domain() for p in products}
 
     async def update_order_payment(self, order_id: str, *, status: str, payment_id: str) -> None:
-        """Set the order's payment status; idempotent. Raises: OrderNotFound, DbServiceUnavailable, DbServiceError."""
+        """Set the order's payment status; idempotent.
+
+        Raises:
+            OrderCannotTakePayment: 409, an approval the order refuses (`order_cancelled`, `order_already_paid`).
+            OrderNotFound, DbServiceUnavailable, DbServiceError.
+        """
         body = orjson.dumps({"payment_status": status, "payment_id": payment_id})
         response = await self._send("PATCH", f"orders/{order_id}", content=body)
         if response.status_code == 404:
             raise OrderNotFound(order_id)
+        if response.status_code == 409:
+            # The order cannot take this payment (cancelled, or paid by another): the problem's code says which.
+            raise OrderCannotTakePayment(order_id, _problem_code(response.content) or "conflict")
         self._raise_for_status(response)
 
     async def put_payment(self, record: PaymentRecorded) -> bool:

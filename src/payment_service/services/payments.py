@@ -15,7 +15,6 @@ payment into the stored status and body, so a replay answers byte for byte what 
 
 import asyncio
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -33,11 +32,13 @@ from payment_service.domain.errors import (
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    OrderCannotTakePayment,
     OrderNotFound,
     PaymentNotFound,
     PaymentVersionConflict,
 )
 from payment_service.domain.events import OutboundEvent
+from payment_service.domain.identifiers import time_ordered_id
 from payment_service.domain.orders import amount_due, ensure_payable
 from payment_service.domain.payments import (
     BillTo,
@@ -55,6 +56,7 @@ from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
 from payment_service.services.orders import fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
+from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -68,19 +70,13 @@ ORDER_VISIBLE_STATUSES: Final = frozenset(
     {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
 )
 MAX_INVOICE_NUMBER_LENGTH: Final = 20
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 ResponseRenderer = Callable[[Payment], StoredResponse]
 
 
 def new_payment_id(now: datetime) -> str:
-    """`pay_` and 16 Crockford base32 characters: 48 bits of milliseconds, then 30 random bits.
-
-    Ids sort by creation time, and the part after `pay_` is a valid refId (at most 20 characters).
-    """
-    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5)]
-    return "pay_" + "".join(chars)
+    """`pay_` and 16 time-ordered characters; the part after `pay_` is the attempt's refId."""
+    return time_ordered_id("pay_", now)
 
 
 def invoice_number_for(order_id: str) -> str:
@@ -141,7 +137,10 @@ class PaymentService:
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
+        # Gives back an approved charge whose order refused it (cancelled meanwhile, paid by another attempt).
+        refunds: RefundService | None = None,
     ) -> None:
+        self._refunds = refunds
         self._database = database
         self._db_service = db_service
         self._gateway = gateway
@@ -330,7 +329,12 @@ class PaymentService:
             payment = await self._record(checkout, payment, key=key, response=response)
         except PaymentVersionConflict:
             return await self._settled_elsewhere(attempt, key, render)
-        await self._update_order(payment)
+        after = await self._update_order(payment)
+        if after is not payment:  # the order refused the charge and it was given back: answer what it is now
+            payment, response = after, render(after)
+            if key is not None:
+                async with self._database.transaction() as conn:
+                    await idempotency.complete_key(conn, key, payment_id=payment.payment_id, response=response)
         return PayResult(response, payment.payment_id, payment)
 
     async def _settled_elsewhere(
@@ -423,9 +427,15 @@ class PaymentService:
     def _events(self, checkout: _Checkout, payment: Payment) -> list[OutboundEvent]:
         return payment_events(payment, checkout.context)
 
-    async def _update_order(self, payment: Payment) -> None:
-        if payment.status in ORDER_VISIBLE_STATUSES:
+    async def _update_order(self, payment: Payment) -> Payment:
+        """Tell the db-service; the payment as it then stands (given back when the order refused the approval)."""
+        if payment.status not in ORDER_VISIBLE_STATUSES:
+            return payment
+        try:
             await update_order_payment_status(self._db_service, payment)
+        except OrderCannotTakePayment as refused:
+            return await reverse_refused_charge(self._refunds, payment, refused)
+        return payment
 
     # ------------------------------------------------------------------ reads
 

@@ -42,6 +42,7 @@ from payment_service.domain.errors import (
     GatewayConfigurationError,
     GatewayError,
     GatewayUnavailable,
+    OrderCannotTakePayment,
     OrderNotFound,
     PaymentVersionConflict,
 )
@@ -52,6 +53,7 @@ from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
 from payment_service.services.orders import fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events
+from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import outbox
 from payment_service.store import payments as payment_rows
@@ -169,7 +171,10 @@ class Reconciler:
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
+        # Gives back an adopted charge whose order refused it (cancelled meanwhile, paid by another attempt).
+        refunds: RefundService | None = None,
     ) -> None:
+        self._refunds = refunds
         self._database = database
         self._gateway = gateway
         self._db_service = db_service
@@ -458,4 +463,7 @@ class Reconciler:
         return await fetch_order_context(self._db_service, await self._db_service.fetch_order(order_id))
 
     async def _update_order(self, payment: Payment) -> None:
-        await update_order_payment_status(self._db_service, payment)
+        try:
+            await update_order_payment_status(self._db_service, payment)
+        except OrderCannotTakePayment as refused:
+            await reverse_refused_charge(self._refunds, payment, refused)

@@ -17,7 +17,6 @@ details of that transaction, once per gateway transaction.
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -33,11 +32,14 @@ from payment_service.domain.errors import (
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    OrderCannotTakePayment,
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentVersionConflict,
+    RefundNotAllowed,
 )
 from payment_service.domain.events import OutboundEvent
+from payment_service.domain.identifiers import time_ordered_id
 from payment_service.domain.money import Money
 from payment_service.domain.payments import ChargeOutcome, ChargeOutcomeKind, GatewayResult, Payment
 from payment_service.domain.refunds import (
@@ -62,7 +64,6 @@ from payment_service.store.idempotency import ClaimState, IdempotencyKey, KeyCla
 
 log = structlog.get_logger(__name__)
 
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _OUTCOME_STATUS: Final = {
     ChargeOutcomeKind.APPROVED: RefundStatus.SUCCEEDED,
     ChargeOutcomeKind.DECLINED: RefundStatus.FAILED,
@@ -78,9 +79,20 @@ RefundRenderer = Callable[[Refund], StoredResponse]
 
 
 def new_refund_id(now: datetime) -> str:
-    """`ref_` and 16 Crockford base32 characters (time-ordered); the part after `ref_` is the refId."""
-    value = (int(now.timestamp() * 1000) << 30) | int.from_bytes(os.urandom(4), "big") >> 2
-    return "ref_" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5))
+    """`ref_` and 16 time-ordered characters; the part after `ref_` is the refund's refId."""
+    return time_ordered_id("ref_", now)
+
+
+def gateway_result_of(details: TransactionDetails) -> GatewayResult:
+    """The `gateway` object of a refund, from the gateway's details of its transaction."""
+    return GatewayResult(
+        transaction_id=details.transaction_id,
+        response_code=details.response_code or None,
+        reason_code=details.reason_code or None,
+        message=details.reason_description or None,
+        account_number=details.account_number,
+        account_type=details.account_type,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +169,8 @@ class RefundService:
             async with self._database.reading() as conn:
                 taken = taken_amount(await refund_rows.fetch_refunds_for_payment(conn, payment.payment_id))
             amount = payment.captured_amount - taken
+            if amount <= 0 and payment.captured_amount > 0:
+                raise RefundNotAllowed("nothing is left to refund (refunds in progress included)")
         kind = await self._choose_kind(payment)
         context = await self._order_context(payment)
         opened = await self._open(
@@ -182,6 +196,10 @@ class RefundService:
             if await payment_rows.fetch_payment(conn, payment_id) is None:
                 raise PaymentNotFound(payment_id)
             return await refund_rows.fetch_refunds_for_payment(conn, payment_id)
+
+    async def current_payment(self, payment_id: str) -> Payment:
+        """The payment as stored now. Raises: PaymentNotFound."""
+        return await self._read_payment(payment_id)
 
     async def drain(self) -> None:
         """Wait for refunds already sent to be recorded (graceful shutdown)."""
@@ -251,14 +269,7 @@ class RefundService:
         context = await self._order_context(payment)
         now = self._now()
         amount = details.settle_amount or details.requested_amount or details.auth_amount
-        result = GatewayResult(
-            transaction_id=details.transaction_id,
-            response_code=details.response_code or None,
-            reason_code=details.reason_code or None,
-            message=details.reason_description or None,
-            account_number=details.account_number,
-            account_type=details.account_type,
-        )
+        result = gateway_result_of(details)
         async with self._database.transaction() as conn:
             locked = await refund_rows.lock_payment(conn, payment.payment_id)
             assert locked is not None  # noqa: S101 - payments are never deleted
@@ -470,11 +481,16 @@ class RefundService:
         Raises:
             PaymentVersionConflict: the refund was settled meanwhile (the reconciler, or a webhook): theirs stands.
         """
+        if status is not RefundStatus.SUCCEEDED:
+            # Only a refund that happened owns a gateway transaction id (ids are unique here); error answers
+            # carry "0" or the refunded charge's id.
+            result = replace(result, transaction_id=None)
         settled = replace(refund, status=status, gateway=result, version=refund.version + 1, updated_at=self._now())
         async with self._database.transaction() as conn:
-            await refund_rows.update_refund(conn, settled, previous=refund)
+            # The payment first, as every refund writer locks it: one lock order, no deadlock.
             locked = await refund_rows.lock_payment(conn, refund.payment_id)
             assert locked is not None  # noqa: S101 - payments are never deleted
+            await refund_rows.update_refund(conn, settled, previous=refund)
             refunds = await refund_rows.fetch_refunds_for_payment(conn, refund.payment_id)
             changed = await self._apply(conn, locked, refunds, settled, context)
             if key is not None and render is not None:
@@ -573,3 +589,23 @@ def _same_transaction(refunds: list[Refund], *, kind: RefundKind, details: Trans
         if kind is RefundKind.VOID or (details.ref_id is not None and details.ref_id == refund.ref_id):
             return refund
     return None
+
+
+async def reverse_refused_charge(
+    refunds: RefundService | None, payment: Payment, refused: OrderCannotTakePayment
+) -> Payment:
+    """Give back an approved charge the db-service refused for its order; the payment as it then stands.
+
+    Called by the pay flow and the reconciler when the order update after an approval answers 409. A
+    reversal that cannot be made now is logged as an error and counted (`payment_service_charge_reversals`),
+    and the payment is returned unchanged: an operator refunds it (`POST /payments/{id}/refunds`).
+    """
+    if refunds is None:
+        log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=refused.reason)
+        return payment
+    try:
+        await refunds.reverse_charge(payment, reason=refused.reason)
+    except Exception:  # the charge stands approved; a person must give it back
+        log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=refused.reason)
+        return payment
+    return await refunds.current_payment(payment.payment_id)

@@ -24,6 +24,7 @@ from payment_service.services.housekeeping import IdempotencyKeySweeper
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
+from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundService
 from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings, WorkerSettings
@@ -71,22 +72,32 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             max_in_flight_total=settings.kafka.consumer_max_in_flight_total,
         )
         relay = OutboxRelay(resources.database, resources.publisher, settings.relay, name="worker-relay")
+        refunds = RefundService(
+            database=resources.database,
+            db_service=resources.db_service,
+            gateway=resources.gateway,
+            idempotency_ttl_s=settings.api.idempotency_ttl_s,
+            outbox_written=relay.wake,
+        )
         reconciler = Reconciler(
             database=resources.database,
             gateway=resources.gateway,
             db_service=resources.db_service,
+            settings=settings.reconciler,
+            refunds=refunds,
+        )
+        refund_reconciler = RefundReconciler(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            refunds=refunds,
             settings=settings.reconciler,
         )
         notifications = WebhookService(
             database=resources.database,
             gateway=resources.gateway,
             reconciler=reconciler,
-            refunds=RefundService(
-                database=resources.database,
-                db_service=resources.db_service,
-                gateway=resources.gateway,
-                idempotency_ttl_s=settings.api.idempotency_ttl_s,
-            ),
+            refunds=refunds,
             settings=settings.webhooks,
             signature_key=settings.gateway.signature_key.get_secret_value(),
         )
@@ -96,6 +107,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             relay_task = group.create_task(relay.run(), name="outbox-relay")
             consumer_task = group.create_task(_consume(consumer, stop, settings.relay.max_backoff_s), name="consumer")
             reconciler_task = group.create_task(reconciler.run(), name="reconciler")
+            refund_reconciler_task = group.create_task(refund_reconciler.run(), name="refund-reconciler")
             sweeper_task = group.create_task(sweeper.run(), name="idempotency-key-sweeper")
             webhook_task = group.create_task(notifications.run(), name="webhook-processor")
             await stop.wait()
@@ -104,6 +116,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             await consumer_task
             # Between look-ups or mid-write: an unfinished change rolls back and is redone next start.
             reconciler_task.cancel()
+            refund_reconciler_task.cancel()
             sweeper_task.cancel()
             webhook_task.cancel()
             relay_task.cancel()

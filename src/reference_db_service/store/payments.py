@@ -95,6 +95,7 @@ _VALUE_KEYS = (
     "status",
     "amount_cents",
     "currency",
+    "refunded_cents",
     "gateway",
     "version",
     "created_at",

@@ -15,22 +15,11 @@ import pytest
 from payment_service.api.app import create_app
 from payment_service.api.auth import mint_token
 from payment_service.settings import Settings
-from tests.integration.conftest import Shop, app_client, card_body, store_rows
+from tests.integration.conftest import Shop, app_client, store_rows
+from tests.support.refunds import outbox_types, paid, refunds_in_ledger
 from tests.support.simulator import SimulatorHandle
 
 ADMIN = "staff-1"
-
-
-async def paid(
-    api_client: httpx.AsyncClient, shop: Shop, *, price: str = "100.00", quantity: int = 1
-) -> dict[str, Any]:
-    """An approved payment of `price` times `quantity` for a new customer's new order."""
-    customer = shop.customer()
-    order_id = str(shop.order(customer, price=price, quantity=quantity)["id"])
-    response = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    return payment
 
 
 def admin(shop: Shop, *, key: str | None = None) -> dict[str, str]:
@@ -39,19 +28,6 @@ def admin(shop: Shop, *, key: str | None = None) -> dict[str, str]:
 
 def ledger_of(simulator: SimulatorHandle, transaction_id: str) -> dict[str, Any]:
     return next(t for t in simulator.transactions() if t["transId"] == transaction_id)
-
-
-def refunds_in_ledger(simulator: SimulatorHandle, transaction_id: str) -> list[Decimal]:
-    return [
-        Decimal(t["amount"])
-        for t in simulator.transactions()
-        if t["type"] == "refundTransaction" and t["refTransId"] == transaction_id and t["status"] != "voided"
-    ]
-
-
-def outbox_types(settings: Settings, order_id: str) -> list[str]:
-    rows = store_rows(settings, "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq", order_id)
-    return [row[0] for row in rows]
 
 
 class TestVoidBeforeSettlement:

@@ -10,12 +10,14 @@ from typing import Any
 import orjson
 
 from payment_service.api.app import create_app
+from payment_service.domain.events import OrderRefunded, PaymentRecorded
 from payment_service.messaging.client import Record
 from payment_service.settings import KafkaSettings, RelaySettings, Settings
 from payment_service.worker.main import serve_worker
 from tests.integration.conftest import VISA, Shop, app_client, card_body, store_rows
 from tests.integration.messaging.conftest import RestartableKafka
 from tests.support.events import fresh_kafka_settings, header, read_topic, wait_until
+from tests.support.simulator import SimulatorHandle
 
 DEADLINE_S = 30
 DECLINE_ZIP = "46282"  # the simulator declines charges billed to this ZIP
@@ -152,3 +154,59 @@ class TestPaymentEventsEndToEnd:
         (paid,) = await read_topic(restartable_kafka.bootstrap, kafka.notification_topic, at_least=1)
         assert data(payment)["id"] == response.json()["id"]
         assert header(paid, "ce_type") == "order.paid"
+
+
+class TestRefundEventsEndToEnd:
+    async def test_a_partial_refund_then_the_rest_are_published_and_recorded_at_the_db_service(
+        self, service_settings: Settings, shop: Shop, kafka_bootstrap: str, simulator: SimulatorHandle
+    ) -> None:
+        kafka = await fresh_kafka_settings(kafka_bootstrap)
+        settings = with_kafka(service_settings, kafka)
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        admin = shop.auth("staff-1", roles=("admin",))
+
+        async with app_client(create_app(settings)) as client, running_worker(settings):
+            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+            assert response.status_code == 201, response.text
+            payment_id = response.json()["id"]
+            simulator.settle()
+            url = f"/payments/{payment_id}/refunds"
+            partial = await client.post(url, json={"amount": "20.00", "reason": "damaged"}, headers=admin)
+            rest = await client.post(url, headers=admin)
+            assert (partial.status_code, rest.status_code) == (201, 201), rest.text
+
+            async def refunded_at_db_service() -> bool:
+                stored = await asyncio.to_thread(shop.db.get_payment, payment_id)
+                return stored is not None and stored["status"] == "refunded"
+
+            await wait_until(refunded_at_db_service, timeout_s=DEADLINE_S)
+            await wait_until(lambda: outbox_drained(settings), timeout_s=DEADLINE_S)
+
+        payments = await read_topic(kafka_bootstrap, kafka.payment_topic, at_least=3)
+        notifications = await read_topic(kafka_bootstrap, kafka.notification_topic, at_least=3)
+        assert [header(r, "ce_type") for r in payments] == ["payment.approved", "payment.refunded", "payment.refunded"]
+        assert [PaymentRecorded.model_validate_json(r.value or b"").status for r in payments] == [
+            "approved",
+            "partially_refunded",
+            "refunded",
+        ]
+        assert [data(r)["refunded_amount"] for r in payments] == [None, "20.00", "59.97"]
+        assert [header(r, "ce_type") for r in notifications] == ["order.paid", "order.refunded", "order.refunded"]
+        first, last = (OrderRefunded.model_validate_json(r.value or b"") for r in notifications[1:])
+        assert (first.refund.amount, first.refund.total_refunded, first.refund.fully_refunded) == (
+            "20.00",
+            "20.00",
+            False,
+        )
+        assert (first.refund.reason, first.items) == ("damaged", [])
+        assert (last.refund.amount, last.refund.total_refunded, last.refund.fully_refunded) == ("39.97", "59.97", True)
+        assert [line.name for line in last.items] == ["Blue mug"]
+        for record in notifications[1:]:
+            assert_envelope(record, event_type="order.refunded", subject=f"orders/{order_id}", order_id=order_id)
+        stored = shop.db.get_payment(payment_id)
+        assert stored is not None
+        assert (stored["status"], stored["refunded_amount"]) == ("refunded", "59.97")
+        order = shop.db.get_order(order_id)
+        assert order is not None
+        assert (order["status"], order["payment_status"]) == ("paid", "refunded")

@@ -72,6 +72,32 @@ class TestPutPayment:
         assert paid is not None
         assert (paid["status"], paid["payment_status"], paid["payment_id"]) == ("paid", "approved", "pay_A")
 
+    def test_refunds_record_the_refunded_amount_and_move_the_paid_order_s_payment_status_forward(
+        self, db_service: DbServiceHandle, client: httpx.Client, order: dict[str, Any]
+    ) -> None:
+        ids = (order["id"], order["customer_id"])
+        put(client, "pay_R", payment_body(*ids, status="approved", version=2))
+        partial = put(
+            client, "pay_R", payment_body(*ids, status="partially_refunded", refunded_amount="20.00", version=3)
+        )
+        middle = db_service.get_order(order["id"])
+        put(client, "pay_R", payment_body(*ids, status="refunded", refunded_amount="59.97", version=4))
+        stale = put(
+            client, "pay_R", payment_body(*ids, status="partially_refunded", refunded_amount="20.00", version=3)
+        )
+
+        assert partial.status_code == 200
+        assert partial.json()["refunded_amount"] == "20.00"
+        assert middle is not None
+        assert (middle["status"], middle["payment_status"]) == ("paid", "partially_refunded")
+        assert stale.json()["refunded_amount"] == "59.97"
+        stored = db_service.get_payment("pay_R")
+        assert stored is not None
+        assert (stored["status"], stored["refunded_amount"]) == ("refunded", "59.97")
+        final = db_service.get_order(order["id"])
+        assert final is not None
+        assert (final["status"], final["payment_status"]) == ("paid", "refunded")
+
     def test_the_order_follows_the_payment_through_its_versions(
         self, db_service: DbServiceHandle, client: httpx.Client, order: dict[str, Any]
     ) -> None:

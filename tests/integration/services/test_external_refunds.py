@@ -14,9 +14,9 @@ import pytest
 from payment_service.domain.money import Money
 from payment_service.domain.payments import ChargeOutcomeKind
 from payment_service.resources import Resources, open_resources
-from payment_service.services.refunds import RefundService
 from payment_service.settings import Settings
-from tests.integration.conftest import Shop, card_body, store_rows
+from tests.integration.conftest import Shop, store_rows
+from tests.support.refunds import outbox_types, paid, refund_service
 from tests.support.simulator import SimulatorHandle
 
 
@@ -26,32 +26,12 @@ async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
         yield opened
 
 
-def refund_service(resources: Resources) -> RefundService:
-    return RefundService(
-        database=resources.database, db_service=resources.db_service, gateway=resources.gateway, idempotency_ttl_s=60
-    )
-
-
-async def paid(api_client: httpx.AsyncClient, shop: Shop) -> dict[str, Any]:
-    customer = shop.customer()
-    order_id = str(shop.order(customer, price="100.00", quantity=1)["id"])
-    response = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    return payment
-
-
 def rows(settings: Settings, payment_id: str) -> list[tuple[Any, ...]]:
     return store_rows(
         settings,
         "SELECT kind, amount, status, origin FROM refunds WHERE payment_id = ? ORDER BY created_at",
         payment_id,
     )
-
-
-def outbox_types(settings: Settings, order_id: str) -> list[str]:
-    found = store_rows(settings, "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq", order_id)
-    return [row[0] for row in found]
 
 
 class TestRecordExternalRefund:

@@ -1,0 +1,43 @@
+"""Steps shared by the refund tests: a paid order, and what the simulator's ledger and the outbox show."""
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from payment_service.resources import Resources
+from payment_service.services.refunds import RefundService
+from payment_service.settings import Settings
+from tests.integration.conftest import Shop, card_body, store_rows
+from tests.support.simulator import SimulatorHandle
+
+
+async def paid(api_client: httpx.AsyncClient, shop: Shop, *, price: str = "100.00") -> dict[str, Any]:
+    """An approved payment of `price` for a new customer's new one-item order, as the API answered it."""
+    customer = shop.customer()
+    order_id = str(shop.order(customer, price=price, quantity=1)["id"])
+    response = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+    assert response.status_code == 201, response.text
+    payment: dict[str, Any] = response.json()
+    return payment
+
+
+def refunds_in_ledger(simulator: SimulatorHandle, transaction_id: str) -> list[Decimal]:
+    """The amounts of the refunds of `transaction_id` in the simulator's ledger (voided ones left out), oldest first."""
+    return [
+        Decimal(t["amount"])
+        for t in simulator.transactions()
+        if t["type"] == "refundTransaction" and t["refTransId"] == transaction_id and t["status"] != "voided"
+    ]
+
+
+def outbox_types(settings: Settings, order_id: str) -> list[str]:
+    rows = store_rows(settings, "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq", order_id)
+    return [row[0] for row in rows]
+
+
+def refund_service(resources: Resources) -> RefundService:
+    """A `RefundService` over the opened resources, as the API and the worker build it."""
+    return RefundService(
+        database=resources.database, db_service=resources.db_service, gateway=resources.gateway, idempotency_ttl_s=60
+    )
