@@ -93,7 +93,10 @@ class GatewayEndpoint:
             validate(document.root, content)
         except SchemaViolation as exc:
             return "ErrorResponse", envelope("E00003", text=exc.text), plan
-        return response_name, self._handle(document, method, ref_id, plan), plan
+        tree = self._handle(document, method, ref_id, plan)
+        if plan.error_after_commit:
+            return response_name, envelope("E00001", ref_id=ref_id), plan
+        return response_name, tree, plan
 
     def _handle(self, document: Document, method: str, ref_id: str | None, plan: FaultPlan) -> Tree:
         login_id = self._authenticated_login(document.root)

@@ -38,9 +38,17 @@ def serve(
     webhook_url: Annotated[
         str | None, typer.Option(help="Where webhook notifications are posted (env ANET_SIM_WEBHOOK_URL).")
     ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--lenient",
+            help="Answer the harsh way wherever the live gateway is undocumented: no transrefId, requestedAmount "
+            "or totalNumInResultSet; settled-batch dates read as US Pacific time (env ANET_SIM_STRICT).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the simulator's API and its /_sim/ test surface."""
-    plain = {"host": host, "port": port, "login_id": login_id, "webhook_url": webhook_url}
+    plain = {"host": host, "port": port, "login_id": login_id, "webhook_url": webhook_url, "strict": strict}
     overrides: dict[str, object] = {name: value for name, value in plain.items() if value is not None}
     for name, secret in (("transaction_key", transaction_key), ("signature_key", signature_key)):
         if secret is not None:

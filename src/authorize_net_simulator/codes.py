@@ -19,6 +19,7 @@ API_MESSAGES: Final = {
     "E00045": "The root node does not reference a valid XML namespace.",
     "E00053": "The server is currently too busy, please try again later.",
     "E00114": "Invalid OTS Token.",
+    "E00115": "OTS Token has expired.",
 }
 
 # reason code -> (responseCode, text)
@@ -38,6 +39,11 @@ REASONS: Final[dict[int, tuple[str, str]]] = {
     16: ("3", "The transaction cannot be found."),
     17: ("3", "The merchant does not accept this type of credit card."),
     19: ("3", "An error occurred during processing. Please try again in 5 minutes."),
+    39: (
+        "3",
+        "The supplied currency code is either invalid, not supported, not allowed for this merchant "
+        "or doesn't have an exchange rate.",
+    ),
     27: (
         "2",
         "The transaction has been declined because of an AVS mismatch. The address provided does not match billing address of cardholder.",

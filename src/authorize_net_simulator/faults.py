@@ -9,6 +9,8 @@ fired `count` times (`count` null: until cleared). Kinds:
   the client gives up and disconnects, before answering normally.
 * ``reset_after_commit``: commit the transaction, then drop the connection without an HTTP answer.
 * ``system_error``: answer E00001 without processing. ``server_busy``: answer E00053 likewise.
+* ``error_after_commit``: commit the transaction, then answer E00001 as if nothing happened (the live
+  gateway can; its E00001 does not say whether the charge was made).
 * ``held_for_review``: a charge that would be approved is held by the fraud filters instead
   (`reason_code` 253 authorised and held, or 252 held before authorisation).
 """
@@ -28,6 +30,7 @@ class FaultKind(enum.StrEnum):
     RESET_AFTER_COMMIT = "reset_after_commit"
     SYSTEM_ERROR = "system_error"
     SERVER_BUSY = "server_busy"
+    ERROR_AFTER_COMMIT = "error_after_commit"
     HELD_FOR_REVIEW = "held_for_review"
 
 
@@ -64,6 +67,7 @@ class FaultPlan:
     stall_s: float | None = None
     reset_connection: bool = False
     error_code: str | None = None
+    error_after_commit: bool = False
     hold_reason: int | None = None
 
 
@@ -116,5 +120,7 @@ def _apply(plan: FaultPlan, spec: FaultRequest) -> None:
             plan.error_code = "E00001"
         case FaultKind.SERVER_BUSY:
             plan.error_code = plan.error_code or "E00053"
+        case FaultKind.ERROR_AFTER_COMMIT:
+            plan.error_after_commit = True
         case FaultKind.HELD_FOR_REVIEW:
             plan.hold_reason = spec.reason_code

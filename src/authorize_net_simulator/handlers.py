@@ -1,7 +1,7 @@
 """One handler per supported API method: a validated, authenticated request in, a response tree out."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
 from authorize_net_simulator.documents import Node
@@ -67,8 +67,11 @@ def get_transaction_details(state: SimulatorState, request: Node, context: CallC
     if transaction is None:
         return envelope("E00040", ref_id=context.ref_id)
     tree = envelope("I00001", ref_id=context.ref_id)
-    tree["transaction"] = transaction_details(transaction)
-    if transaction.ref_id is not None:
+    details = transaction_details(transaction)
+    if not state.settings.send_requested_amount:
+        details.pop("requestedAmount", None)
+    tree["transaction"] = details
+    if transaction.ref_id is not None and state.settings.send_transref_id:
         tree["transrefId"] = transaction.ref_id
     return tree
 
@@ -80,7 +83,7 @@ def get_unsettled_transaction_list(state: SimulatorState, request: Node, context
     transactions = state.ledger.unsettled()
     if request.get_text("status") == "pendingApproval":
         transactions = [t for t in transactions if t.status in HELD_STATUSES]
-    return _transaction_list(transactions, request, context)
+    return _transaction_list(transactions, request, context, with_total=state.settings.send_total_num_in_result_set)
 
 
 def get_transaction_list(state: SimulatorState, request: Node, context: CallContext) -> Tree:
@@ -90,13 +93,15 @@ def get_transaction_list(state: SimulatorState, request: Node, context: CallCont
     batch = next((b for b in state.ledger.batches() if b.batch_id == batch_id), None)
     if batch is None:
         return envelope("E00040", ref_id=context.ref_id)
-    return _transaction_list(_members(state, batch), request, context)
+    return _transaction_list(
+        _members(state, batch), request, context, with_total=state.settings.send_total_num_in_result_set
+    )
 
 
 def get_settled_batch_list(state: SimulatorState, request: Node, context: CallContext) -> Tree:
     if not state.settings.transaction_details_api_enabled:
         return envelope("E00011", ref_id=context.ref_id)
-    window = _settlement_window(request, now=state.clock())
+    window = _settlement_window(request, now=state.clock(), offset_h=state.settings.settlement_date_offset_h)
     if isinstance(window, str):
         return envelope("E00013", ref_id=context.ref_id, text=window)
     first, last = window
@@ -117,12 +122,13 @@ def _members(state: SimulatorState, batch: Batch) -> list[Transaction]:
     return [t for t in (state.ledger.get(trans_id) for trans_id in batch.trans_ids) if t is not None]
 
 
-def _settlement_window(request: Node, *, now: datetime) -> tuple[datetime, datetime] | str:
+def _settlement_window(request: Node, *, now: datetime, offset_h: int | None) -> tuple[datetime, datetime] | str:
     """The settlement range asked for, or the E00013 text explaining why it cannot be served.
 
     As the live API: no dates means the 24 hours ending now; the dates come together (one alone is
     refused, AuthorizeNet/sample-code-php#169); the range spans at most 31 days. A date without an
-    offset is read as UTC (the live API's reading of it is undocumented).
+    offset is read as UTC (the live API's reading of it is undocumented); with `offset_h`, every date
+    is read as wall time at that offset (a merchant-local reading), whatever offset it carries.
     """
     first_text = request.get_text("firstSettlementDate")
     last_text = request.get_text("lastSettlementDate")
@@ -130,7 +136,7 @@ def _settlement_window(request: Node, *, now: datetime) -> tuple[datetime, datet
         return now - timedelta(hours=24), now
     if first_text is None or last_text is None:
         return "firstSettlementDate and lastSettlementDate must be given together."
-    first, last = _utc(first_text), _utc(last_text)
+    first, last = _utc(first_text, offset_h), _utc(last_text, offset_h)
     if last < first:
         return "lastSettlementDate is before firstSettlementDate."
     if last - first > MAX_SETTLEMENT_RANGE:
@@ -138,9 +144,11 @@ def _settlement_window(request: Node, *, now: datetime) -> tuple[datetime, datet
     return first, last
 
 
-def _utc(text: str) -> datetime:
+def _utc(text: str, offset_h: int | None) -> datetime:
     # The schema check already accepted it as an xs:dateTime.
     moment = datetime.fromisoformat(text.strip())
+    if offset_h is not None:
+        return moment.replace(tzinfo=timezone(timedelta(hours=offset_h))).astimezone(UTC)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -151,7 +159,9 @@ def _required(request: Node, name: str) -> Node:
     return child
 
 
-def _transaction_list(transactions: list[Transaction], request: Node, context: CallContext) -> Tree:
+def _transaction_list(
+    transactions: list[Transaction], request: Node, context: CallContext, *, with_total: bool
+) -> Tree:
     sorting = request.get("sorting")
     if sorting is not None:
         descending = (sorting.get_text("orderDescending") or "").strip() in ("true", "1")
@@ -168,7 +178,8 @@ def _transaction_list(transactions: list[Transaction], request: Node, context: C
     tree = envelope("I00001", ref_id=context.ref_id)
     if transactions:
         tree["transactions"] = Flat("transaction", [transaction_summary(t) for t in transactions])
-    tree["totalNumInResultSet"] = str(total)
+    if with_total:  # optional in the XSD
+        tree["totalNumInResultSet"] = str(total)
     return tree
 
 

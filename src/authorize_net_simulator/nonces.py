@@ -38,9 +38,17 @@ class NonceStore:
     def look_up(self, value: str, now: datetime) -> NonceCard | None:
         """The card behind a live nonce (spent or not), or None when unknown or expired."""
         card = self._cards.get(value)
-        if card is None or now - card.minted_at > self._ttl:
+        if card is None or self.is_expired(card, now):
             return None
         return card
+
+    def is_expired(self, card: NonceCard, now: datetime) -> bool:
+        return now - card.minted_at > self._ttl
+
+    def find_expired(self, value: str, now: datetime) -> bool:
+        """Whether `value` is a nonce this store minted that has expired (E00115, not E00114)."""
+        card = self._cards.get(value)
+        return card is not None and self.is_expired(card, now)
 
     def _prune(self, now: datetime) -> None:
         if len(self._cards) < 1000:

@@ -59,7 +59,9 @@ def local_timestamp(moment: datetime) -> str:
 
 
 def money(amount: Decimal) -> str:
-    return f"{amount:.2f}"
+    # Two decimals at least; a three-decimal currency keeps its third (never rounded away).
+    exponent = amount.as_tuple().exponent
+    return f"{amount:f}" if isinstance(exponent, int) and exponent < -2 else f"{amount:.2f}"
 
 
 def transaction_details(transaction: Transaction) -> Tree:

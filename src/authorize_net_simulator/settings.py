@@ -15,7 +15,7 @@ amount filter are configuration too, as they are merchant settings on the real g
 from decimal import Decimal
 from typing import Final
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_LOGIN_ID: Final = "sim-api-login"
@@ -46,6 +46,27 @@ class SimulatorSettings(BaseSettings):
     hold_amount_over: Decimal | None = None
 
     transaction_details_api_enabled: bool = True
+    # Currencies the merchant account takes; a charge in another one is refused (reason 39).
+    accepted_currencies: frozenset[str] = frozenset({"USD"})
+
+    # Answers where the live gateway's behaviour is not documented (docs/gateway-behaviour.md). The
+    # defaults are the generous reading; `strict` turns every one to the harsh reading at once.
+    strict: bool = False
+    send_transref_id: bool = True  # getTransactionDetails echoes the refId as `transrefId`
+    send_requested_amount: bool = True  # transaction details carry `requestedAmount`
+    send_total_num_in_result_set: bool = True  # transaction lists carry `totalNumInResultSet`
+    # Settled-batch dates read as wall time at this UTC offset (merchant-local), whatever offset they carry.
+    settlement_date_offset_h: int | None = Field(default=None, ge=-12, le=14)
     nonce_ttl_s: int = Field(default=900, ge=1)
     request_log_size: int = Field(default=200, ge=0)
     first_trans_id: int = 80000000001
+
+    @model_validator(mode="after")
+    def _apply_strict(self) -> "SimulatorSettings":
+        if self.strict:
+            self.send_transref_id = False
+            self.send_requested_amount = False
+            self.send_total_num_in_result_set = False
+            if self.settlement_date_offset_h is None:
+                self.settlement_date_offset_h = -8  # US Pacific, where a merchant-local reading is furthest off
+        return self

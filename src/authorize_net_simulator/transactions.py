@@ -102,6 +102,8 @@ class TransactionProcessor:
         amount = _amount(request)
         if amount is None:
             return TransactionOutcome(5)
+        if (request.get_text("currencyCode") or "USD") not in self._state.settings.accepted_currencies:
+            return TransactionOutcome(39)
         if transaction_type == "captureOnlyTransaction" and not request.get_text("authCode"):
             return TransactionOutcome(12)
         card_or_error = self._card(request)
@@ -149,9 +151,11 @@ class TransactionProcessor:
         if opaque is not None:
             if opaque.get_text("dataDescriptor") != NONCE_DESCRIPTOR:
                 return TransactionOutcome(0, api_error="E00114")
-            nonce = self._state.nonces.look_up(opaque.get_text("dataValue") or "", self._state.clock())
+            value = opaque.get_text("dataValue") or ""
+            nonce = self._state.nonces.look_up(value, self._state.clock())
             if nonce is None:
-                return TransactionOutcome(0, api_error="E00114")
+                expired = self._state.nonces.find_expired(value, self._state.clock())
+                return TransactionOutcome(0, api_error="E00115" if expired else "E00114")
             return _Card(nonce.card_number, nonce.expiration, nonce.card_code, from_nonce=opaque)
         if payment is not None:
             return TransactionOutcome(17)  # bank accounts, track data, PayPal, EMV: not accepted here
@@ -329,6 +333,8 @@ class TransactionProcessor:
         amount = _amount(request)
         if amount is None:
             return TransactionOutcome(5)
+        if (request.get_text("currencyCode") or "USD") not in self._state.settings.accepted_currencies:
+            return TransactionOutcome(39)
         payment = request.get("payment")
         credit_card = payment.get("creditCard") if payment is not None else None
         if credit_card is None:

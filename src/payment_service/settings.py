@@ -10,7 +10,7 @@ variable names (`BOOTSTRAP_SERVER`, `KAFKA_PAYMENT_TOPIC`, `KAFKA_NOTIFICATION_T
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -19,6 +19,7 @@ DEV_GATEWAY_LOGIN_ID = "sim-api-login"
 DEV_GATEWAY_TRANSACTION_KEY = "simTransKey00001"
 DEV_GATEWAY_SIGNATURE_KEY = "A1" * 64
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105 - documented dev default
+DEV_FINGERPRINT_SECRET = "dev-only-fingerprint-secret-change-me-0123456789"  # noqa: S105 - documented dev default
 
 GATEWAY_ENDPOINTS = {
     "sandbox": "https://apitest.authorize.net/xml/v1/request.api",
@@ -32,6 +33,8 @@ class ApiSettings(BaseModel):
     # Raw card numbers put the service in PCI scope; deployments using Accept.js switch this off.
     allow_raw_card: bool = True
     idempotency_ttl_s: int = 24 * 3600
+    # Keys the digest of card number and expiry that tells two requests under one Idempotency-Key apart.
+    fingerprint_secret: SecretStr = SecretStr(DEV_FINGERPRINT_SECRET)
 
 
 class AuthSettings(BaseModel):
@@ -53,8 +56,12 @@ class GatewaySettings(BaseModel):
     signature_key: SecretStr = SecretStr(DEV_GATEWAY_SIGNATURE_KEY)
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 20.0
-    duplicate_window_s: int = 120
+    # Must outlast the reconciler's not-found grace plus its skew margin (checked at start): a retry after
+    # a wrong "not charged" is then still refused by the gateway as a duplicate. At most 28800.
+    duplicate_window_s: int = Field(default=1800, ge=0, le=28800)
     max_connections: int = 200
+    # ISO 4217 codes the merchant account takes; an order in another currency is refused before sending.
+    accepted_currencies: frozenset[str] = frozenset({"USD"})
 
     @property
     def url(self) -> str:
@@ -106,8 +113,9 @@ class ReconcilerSettings(BaseModel):
     # An attempt still `processing` this long after sending is treated like `unknown` (a crash).
     processing_grace_s: float = 60.0
     not_found_grace_s: float = 600.0
-    # Gateway rows submitted this long before our `sent_at` are still searched (clock skew).
-    lookback_margin_s: float = 300.0
+    # Gateway rows submitted this long before our `sent_at` are still searched: the clock skew between us
+    # and the gateway that is tolerated (measured skew beyond half of it is logged as an error).
+    lookback_margin_s: float = 900.0
     # A duplicate (reason 11) points at an earlier charge, at most the duplicate window (max 8 h) back.
     duplicate_lookback_s: float = 28800.0
     page_size: int = 100
@@ -181,6 +189,17 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
     log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _duplicate_window_outlasts_grace(self) -> "Settings":
+        needed_s = self.reconciler.not_found_grace_s + self.reconciler.lookback_margin_s
+        if self.gateway.duplicate_window_s < needed_s:
+            raise ValueError(
+                f"gateway.duplicate_window_s ({self.gateway.duplicate_window_s}) must be at least "
+                f"reconciler.not_found_grace_s + reconciler.lookback_margin_s ({needed_s:g}): otherwise a retry "
+                "after a charge wrongly called not charged passes the gateway's duplicate check and charges twice"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -55,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
                 gateway=resources.gateway,
                 duplicate_window_s=settings.gateway.duplicate_window_s,
                 idempotency_ttl_s=settings.api.idempotency_ttl_s,
+                fingerprint_secret=settings.api.fingerprint_secret.get_secret_value().encode(),
+                accepted_currencies=settings.gateway.accepted_currencies,
                 outbox_written=resources.notify_outbox_written,
                 refunds=refunds,
             )

@@ -27,7 +27,7 @@ from payment_service.db_service.wire import (
     OrderWire,
     product_list_adapter,
 )
-from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderCannotTakePayment, OrderNotFound
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound, OrderRefusedPayment
 from payment_service.domain.events import PaymentRecorded
 from payment_service.domain.orders import Customer, Order, Product
 from payment_service.settings import DbServiceSettings
@@ -83,18 +83,6 @@ def _context_headers() -> dict[str, str] | None:
     return headers or None
 
 
-def _problem_code(content: bytes) -> str | None:
-    """The `code` of a problem document, when it is a short plain word (it is only logged and compared)."""
-    try:
-        document = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return None
-    code = document.get("code") if isinstance(document, dict) else None
-    if isinstance(code, str) and 0 < len(code) <= 64 and code.replace("_", "").isalnum():
-        return code
-    return None
-
-
 def _error_places(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors(include_input=False, include_url=False)
@@ -138,7 +126,7 @@ class DbServiceClient:
         """Set the order's payment status; idempotent.
 
         Raises:
-            OrderCannotTakePayment: 409, an approval the order refuses (`order_cancelled`, `order_already_paid`).
+            OrderRefusedPayment: 409 `order_cancelled` or `order_already_paid` (an approval the order cannot take).
             OrderNotFound, DbServiceUnavailable, DbServiceError.
         """
         body = orjson.dumps({"payment_status": status, "payment_id": payment_id})
@@ -146,8 +134,9 @@ class DbServiceClient:
         if response.status_code == 404:
             raise OrderNotFound(order_id)
         if response.status_code == 409:
-            # The order cannot take this payment (cancelled, or paid by another): the problem's code says which.
-            raise OrderCannotTakePayment(order_id, _problem_code(response.content) or "conflict")
+            reason = _problem_code(response.content)
+            if reason in _ORDER_REFUSALS:
+                raise OrderRefusedPayment(order_id, reason)
         self._raise_for_status(response)
 
     async def put_payment(self, record: PaymentRecorded) -> bool:
@@ -226,3 +215,16 @@ class DbServiceClient:
         except ValidationError as exc:
             # Not chained: the validation error quotes the body, which may hold customer contact details.
             raise DbServiceError(f"db-service sent an unreadable {model.__name__}: {_error_places(exc)}") from None
+
+
+_ORDER_REFUSALS: Final = frozenset({"order_cancelled", "order_already_paid"})
+
+
+def _problem_code(content: bytes) -> str:
+    """The `code` of a problem+json answer, or "" (the body is never quoted: it may hold customer data)."""
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return ""
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, str) else ""

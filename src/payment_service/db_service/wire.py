@@ -38,6 +38,7 @@ class OrderWire(WireModel):
     items: list[OrderItemWire]
     shipping_amount: Decimal | None = None
     tax_amount: Decimal | None = None
+    payment_id: WireId | None = None
 
     def to_domain(self) -> Order:
         return Order(
@@ -49,6 +50,7 @@ class OrderWire(WireModel):
             items=tuple(OrderItem(i.product_id, i.quantity, i.unit_price) for i in self.items),
             shipping_amount=self.shipping_amount,
             tax_amount=self.tax_amount,
+            payment_id=self.payment_id,
         )
 
 

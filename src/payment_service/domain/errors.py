@@ -10,12 +10,14 @@ PaymentServiceError
 │   └── PaymentNotFound
 ├── Conflict
 │   ├── OrderNotPayable               paid, cancelled, nothing to pay
+│   │   ├── CurrencyNotAccepted       the order's currency is not one the merchant account takes
+│   │   └── AmountPrecisionExceeded   an amount has more decimals than its currency's minor unit
+│   ├── OrderRefusedPayment           the db-service refused an approved payment (cancelled, paid by another)
 │   ├── PaymentInProgress             another attempt for the order is active
 │   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
 │   ├── IdempotencyKeyInFlight        the same key is being processed
 │   ├── PaymentNotRefundable          nothing captured to give back (declined, voided, refunded …)
 │   ├── PartialVoidNotAllowed         part of an unsettled payment: void it whole, or wait for settlement
-│   ├── OrderCannotTakePayment        the db-service refused an approval: order cancelled or paid by another
 │   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
 ├── InvalidRequest
 │   ├── AmountMismatch                client amount differs from the order total
@@ -30,8 +32,10 @@ PaymentServiceError
 │   ├── GatewayUnavailable            the request never reached the gateway
 │   └── MessagingUnavailable
 ├── DbServiceError                    the db-service answered with an unexpected error
+│   └── DbServiceDataInvalid          an order the db-service sent cannot be priced (a negative amount)
 ├── InvalidEvent                      a consumed event that can never be processed (undecodable, off schema)
 ├── GatewayError                      the gateway answered a read with an unexpected error
+│   └── ChargeRequestInvalid          a charge request that cannot be built: nothing was sent
 └── GatewayConfigurationError         credentials or merchant set-up rejected (E00007 …)
 ```
 Errors carry a stable `code` and `retriable`, never an HTTP status: `api/errors.py` owns that table.
@@ -103,6 +107,26 @@ class OrderNotPayable(Conflict):
         self.order_id = order_id
 
 
+class CurrencyNotAccepted(OrderNotPayable):
+    code = "currency_not_accepted"
+
+
+class AmountPrecisionExceeded(OrderNotPayable):
+    # Never rounded: charging 60 for a JPY order priced 59.97 misstates the charge.
+    code = "amount_precision_exceeds_currency"
+
+
+class OrderRefusedPayment(Conflict):
+    # The db-service answered 409 to an approved payment: the order was cancelled meanwhile
+    # (`order_cancelled`) or another attempt paid it (`order_already_paid`). The charge stands.
+    code = "order_refused_payment"
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        super().__init__(f"order {order_id} refused the payment: {reason}")
+        self.order_id = order_id
+        self.reason = reason
+
+
 class PaymentInProgress(Conflict):
     code = "payment_in_progress"
 
@@ -131,16 +155,6 @@ class PaymentNotRefundable(Conflict):
 class PartialVoidNotAllowed(Conflict):
     # Before settlement the gateway can only void a transaction whole.
     code = "partial_refund_before_settlement"
-
-
-class OrderCannotTakePayment(Conflict):
-    # The db-service answered 409 to an approval: the charge must be given back (`services/refunds.py`).
-    code = "order_cannot_take_payment"
-
-    def __init__(self, order_id: str, reason: str) -> None:
-        super().__init__(f"order {order_id} cannot take the payment: {reason}")
-        self.order_id = order_id
-        self.reason = reason  # the db-service's code: order_cancelled, order_already_paid
 
 
 class InvalidRequest(PaymentServiceError):
@@ -202,9 +216,19 @@ class DbServiceError(PaymentServiceError):
     code = "db_service_error"
 
 
+class DbServiceDataInvalid(DbServiceError):
+    # The db-service's own data breaks a rule it should keep (a negative tax or shipping amount).
+    code = "db_service_data_invalid"
+
+
 class GatewayError(PaymentServiceError):
     # A lookup (reporting API) got an error answer we cannot act on, e.g. a schema error: a bug or an outage.
     code = "gateway_error"
+
+
+class ChargeRequestInvalid(GatewayError):
+    # Refused while building the request, before anything was sent: the attempt is `failed`, not `unknown`.
+    code = "charge_request_invalid"
 
 
 class GatewayConfigurationError(PaymentServiceError):

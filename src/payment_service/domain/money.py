@@ -3,12 +3,46 @@
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-# Currencies whose minor unit is not two digits; everything else has cents.
-_MINOR_UNIT_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+# Currencies whose minor unit is not two digits (ISO 4217); everything else has cents.
+_MINOR_UNIT_DIGITS = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
 
 
 def minor_unit_digits(currency: str) -> int:
     return _MINOR_UNIT_DIGITS.get(currency, 2)
+
+
+def fits_minor_unit(amount: Decimal, currency: str) -> bool:
+    """Whether `amount` has no more decimals than `currency`'s minor unit (59.97 fits USD, not JPY)."""
+    if not amount.is_finite():
+        return False
+    exponent = Decimal(1).scaleb(-minor_unit_digits(currency))
+    try:
+        return amount.quantize(exponent) == amount
+    except InvalidOperation:  # more digits than the context holds
+        return False
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:

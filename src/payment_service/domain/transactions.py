@@ -110,10 +110,24 @@ class TransactionDetails:
     account_type: str | None = None
     batch_id: str | None = None
     settled_at: datetime | None = None
+    customer_id: str | None = None  # `customer.id` as sent
+    description: str | None = None  # `order.description` as sent
 
     @property
     def card_last4(self) -> str | None:
         return self.account_number[-4:] if self.account_number else None
+
+    @property
+    def amounts(self) -> frozenset[Decimal]:
+        """The amounts the details state: `requestedAmount` when sent, and auth and settle amounts above zero.
+
+        Which of them the live gateway fills depends on the transaction's state (a held one may lack
+        `requestedAmount`, a declined one has no auth amount), so a match takes any of them.
+        """
+        found = {amount for amount in (self.auth_amount, self.settle_amount) if amount > 0}
+        if self.requested_amount is not None:
+            found.add(self.requested_amount)
+        return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +153,7 @@ class UnsettledTransaction:
 @dataclass(frozen=True, slots=True)
 class UnsettledTransactionsPage:
     transactions: tuple[UnsettledTransaction, ...]
-    total_count: int  # in the whole result set, across pages
+    total_count: int | None  # in the whole result set, across pages; optional in the XSD
 
 
 # One row of either transaction list: `getUnsettledTransactionList` and `getTransactionList` (a settled
@@ -163,4 +177,4 @@ class BatchTransactionsPage:
 
     batch_id: str
     transactions: tuple[TransactionSummary, ...]
-    total_count: int  # in the whole batch, across pages
+    total_count: int | None  # in the whole batch, across pages; optional in the XSD

@@ -20,7 +20,7 @@ flow makes five of them (`bench/pay_flow.py`). What aiohttp raises is translated
 """
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -29,7 +29,13 @@ from typing import Any, Final, TypeVar, assert_never
 import aiohttp
 import structlog
 
-from payment_service.domain.errors import GatewayConfigurationError, GatewayError, GatewayUnavailable
+from payment_service.domain.charge_identity import echoed_ref_ids
+from payment_service.domain.errors import (
+    ChargeRequestInvalid,
+    GatewayConfigurationError,
+    GatewayError,
+    GatewayUnavailable,
+)
 from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeOutcome, ChargeOutcomeKind, ChargeRequest
 from payment_service.domain.transactions import (
@@ -56,10 +62,21 @@ _HEADERS: Final = {"Content-Type": "application/json", "Accept": "application/js
 # Shorter than common server idle time-outs (uvicorn: 5 s), so a pooled connection is not reused
 # just as the server closes it: that race would turn a request that never arrived into UNKNOWN.
 _KEEPALIVE_EXPIRY_S: Final = 4.0
-# Settled batches are listed 30 days a call (the gateway allows 31, and the dates are rounded outwards),
-# up to now plus a margin, as the gateway's clock may run ahead of ours.
-_SETTLEMENT_WINDOW: Final = timedelta(days=30)
-_SETTLEMENT_CLOCK_SKEW: Final = timedelta(hours=1)
+# Settled batches are listed 29 days a call (the gateway allows 31, and the dates are rounded outwards).
+# Whether the gateway reads the dates as UTC or merchant-local, with a merchant-local daily cut-off, is
+# not documented: each side of the range is widened by a day, which covers any time zone and the
+# gateway's clock running ahead of ours; rows are still filtered by their own submitTimeUTC.
+_SETTLEMENT_WINDOW: Final = timedelta(days=29)
+_SETTLEMENT_DATE_SLACK: Final = timedelta(days=1)
+
+
+def is_last_page(rows: Sequence[object], page_size: int) -> bool:
+    """Whether a page of a list ends it: a short page.
+
+    `totalNumInResultSet` is optional in the XSD and moves while transactions arrive, so only a page
+    shorter than asked for ends the paging (at worst one extra, empty page is read).
+    """
+    return len(rows) < page_size
 
 
 def build_http_client(settings: GatewaySettings) -> aiohttp.ClientSession:
@@ -97,7 +114,8 @@ class AuthorizeNetGateway:
         Raises:
             GatewayUnavailable: nothing was sent.
             GatewayConfigurationError: the endpoint is not a usable URL (nothing was sent).
-            ValueError: invoice_number or ref_id is empty or longer than 20 characters.
+            ChargeRequestInvalid: the request cannot be built (nothing was sent): an empty or over-long
+                invoice_number or ref_id, a negative amount, more decimals than the currency has.
         """
         return await self._charge(request, wire.AUTH_CAPTURE, "charge")
 
@@ -159,8 +177,11 @@ class AuthorizeNetGateway:
         )
 
     async def _charge(self, request: ChargeRequest, transaction_type: str, operation: str) -> ChargeOutcome:
-        transaction = wire.build_charge_transaction(request, transaction_type=transaction_type)
-        api_request = wire.build_create_transaction(self._credentials, transaction, ref_id=request.ref_id)
+        try:
+            transaction = wire.build_charge_transaction(request, transaction_type=transaction_type)
+            api_request = wire.build_create_transaction(self._credentials, transaction, ref_id=request.ref_id)
+        except ValueError as exc:  # before any I/O: nothing was sent
+            raise ChargeRequestInvalid(f"the charge request cannot be built: {exc}") from exc
         method = request.payment_method
         fields = {
             "operation": operation,
@@ -187,7 +208,7 @@ class AuthorizeNetGateway:
     async def fetch_transaction_details(self, transaction_id: str) -> TransactionDetails | None:
         """The gateway's record of one transaction, or None when it has none (E00040).
 
-        Its `ref_id` is the refId sent with the transaction (`transrefId`), which confirms a match.
+        Its `ref_id` is the refId sent with the transaction (`transrefId`, optional: see `charge_identity`).
 
         Raises:
             GatewayUnavailable: no answer (retriable).
@@ -227,7 +248,7 @@ class AuthorizeNetGateway:
 
         The gateway has no look-up by refId, so this pages the unsettled list newest first, stops
         at rows submitted before `submitted_after`, keeps rows of `invoice_number` (when given),
-        and confirms each candidate through its details (`transrefId`). Give the invoice number:
+        and confirms each candidate through its details (`order.description` or `transrefId`). Give the invoice number:
         without it every row costs a details call. Raises as `fetch_transaction_details`.
         """
         for offset in range(1, 100_001):
@@ -238,9 +259,9 @@ class AuthorizeNetGateway:
                 if invoice_number is not None and row.invoice_number != invoice_number:
                     continue
                 details = await self.fetch_transaction_details(row.transaction_id)
-                if details is not None and details.ref_id == ref_id:
+                if details is not None and ref_id in echoed_ref_ids(details):
                     return details
-            if len(page.transactions) < page_size or offset * page_size >= page.total_count:
+            if is_last_page(page.transactions, page_size):
                 return None
         return None
 
@@ -284,13 +305,13 @@ class AuthorizeNetGateway:
         """The rows submitted after `submitted_after` in batches settled since then, lazily.
 
         A charge settles in the first batch closed after it was sent (a later one when it was held),
-        so batches come oldest first, listed 30 days a call up to `settled_before` (default: now,
-        plus a margin for clock skew). Each batch is paged newest first and left at its first row
+        so batches come oldest first, listed 29 days a call from a day before `submitted_after` to a
+        day after `settled_before` (default: now). Each batch is paged newest first and left at its first row
         submitted before `submitted_after`. Close the iterator when leaving early
         (`contextlib.aclosing`). Raises as `fetch_transaction_details`.
         """
-        end = settled_before if settled_before is not None else datetime.now(UTC) + _SETTLEMENT_CLOCK_SKEW
-        start = submitted_after
+        end = (settled_before if settled_before is not None else datetime.now(UTC)) + _SETTLEMENT_DATE_SLACK
+        start = submitted_after - _SETTLEMENT_DATE_SLACK
         seen: set[str] = set()  # window edges are inclusive: a batch on one is listed twice
         while True:
             window_end = min(start + _SETTLEMENT_WINDOW, max(end, start))
@@ -319,7 +340,7 @@ class AuthorizeNetGateway:
 
         Searches the batches settled since `submitted_after` (see `fetch_settled_transactions`),
         keeps rows of `invoice_number` (when given), and confirms each candidate through its
-        details (`transrefId`). Give the invoice number: without it every row costs a details call.
+        details (`order.description` or `transrefId`). Give the invoice number: without it every row costs a details call.
         Raises as `fetch_transaction_details`.
         """
         rows = self.fetch_settled_transactions(
@@ -330,7 +351,7 @@ class AuthorizeNetGateway:
                 if invoice_number is not None and row.invoice_number != invoice_number:
                     continue
                 details = await self.fetch_transaction_details(row.transaction_id)
-                if details is not None and details.ref_id == ref_id:
+                if details is not None and ref_id in echoed_ref_ids(details):
                     return details
         return None
 
@@ -343,7 +364,7 @@ class AuthorizeNetGateway:
                 if row.submitted_at < submitted_after:
                     return
                 yield row
-            if len(page.transactions) < page_size or offset * page_size >= page.total_count:
+            if is_last_page(page.transactions, page_size):
                 return
 
     async def authenticate_test(self) -> bool:

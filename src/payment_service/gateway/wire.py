@@ -17,13 +17,13 @@ transaction key and card data.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 from pydantic import SecretStr
 
-from payment_service.domain.money import Money
+from payment_service.domain.money import Money, fits_minor_unit, minor_unit_digits
 from payment_service.domain.payments import BillTo, CardDetails, ChargeRequest, LineItem, OpaqueData
 from payment_service.domain.transactions import (
     BatchTransactionsPage,
@@ -68,7 +68,6 @@ _BILL_TO_LIMITS = (
 )
 
 _BOM = b"\xef\xbb\xbf"
-_CENTS = Decimal("0.01")
 
 
 class WireFormatError(ValueError):
@@ -99,11 +98,19 @@ class ApiRequest:
 # ---------------------------------------------------------------- formatting
 
 
-def format_amount(amount: Decimal) -> str:
-    """Two decimal places, plain notation ("1000.00", never "1E+3")."""
+def format_amount(amount: Decimal, currency: str = "USD") -> str:
+    """The currency's minor-unit decimals, plain notation ("1000.00", "5000" in JPY, "1.235" in KWD).
+
+    Never rounded: the amount the gateway records must be the one the reconciler matches.
+
+    Raises:
+        ValueError: a negative or non-finite amount, or one with more decimals than the currency has.
+    """
     if not amount.is_finite() or amount < 0:
         raise ValueError("gateway amounts are finite and not negative")
-    return f"{amount.quantize(_CENTS, rounding=ROUND_HALF_UP):f}"
+    if not fits_minor_unit(amount, currency):
+        raise ValueError(f"amount has more decimals than {currency} has")
+    return f"{amount.quantize(Decimal(1).scaleb(-minor_unit_digits(currency))):f}"
 
 
 def clip(text: str, limit: int) -> str:
@@ -141,9 +148,12 @@ def build_create_transaction(credentials: Credentials, transaction: JsonObject, 
 
 def build_charge_transaction(request: ChargeRequest, *, transaction_type: str) -> JsonObject:
     """The transactionRequest of an authCapture or authOnly, children in transactionRequestType order."""
+    currency = request.amount.currency
+    # currencyCode always: without it the gateway charges the amount in the account's own currency.
     transaction: JsonObject = {
         "transactionType": transaction_type,
-        "amount": format_amount(request.amount.amount),
+        "amount": format_amount(request.amount.amount, currency),
+        "currencyCode": currency,
         "payment": build_payment(request.payment_method),
     }
     order: JsonObject = {"invoiceNumber": _require_length(request.invoice_number, MAX_INVOICE_NUMBER, "invoiceNumber")}
@@ -151,11 +161,11 @@ def build_charge_transaction(request: ChargeRequest, *, transaction_type: str) -
         order["description"] = clip(request.description, MAX_ORDER_DESCRIPTION)
     transaction["order"] = order
     if request.line_items:
-        transaction["lineItems"] = {"lineItem": build_line_items(request.line_items)}
+        transaction["lineItems"] = {"lineItem": build_line_items(request.line_items, currency)}
     if request.tax_amount is not None:
-        transaction["tax"] = {"amount": format_amount(request.tax_amount)}
+        transaction["tax"] = {"amount": format_amount(request.tax_amount, currency)}
     if request.shipping_amount is not None:
-        transaction["shipping"] = {"amount": format_amount(request.shipping_amount)}
+        transaction["shipping"] = {"amount": format_amount(request.shipping_amount, currency)}
     customer: JsonObject = {}
     if request.customer_id:
         customer["id"] = clip(request.customer_id, MAX_CUSTOMER_ID)
@@ -181,35 +191,35 @@ def build_payment(method: CardDetails | OpaqueData) -> JsonObject:
     return {"creditCard": card}
 
 
-def build_line_items(items: Sequence[LineItem]) -> list[JsonObject]:
+def build_line_items(items: Sequence[LineItem], currency: str = "USD") -> list[JsonObject]:
     """Line items within the gateway's limits; beyond 30, the rest fold into one summary line.
 
     The folded line has quantity 1 and the rest's total as its price, so the lines still add up.
     """
     if len(items) <= MAX_LINE_ITEMS:
-        return [_line_item(index, item) for index, item in enumerate(items, start=1)]
+        return [_line_item(index, item, currency) for index, item in enumerate(items, start=1)]
     kept, rest = items[: MAX_LINE_ITEMS - 1], items[MAX_LINE_ITEMS - 1 :]
-    lines = [_line_item(index, item) for index, item in enumerate(kept, start=1)]
+    lines = [_line_item(index, item, currency) for index, item in enumerate(kept, start=1)]
     rest_total = sum((item.unit_price * item.quantity for item in rest), Decimal(0))
     lines.append(
         {
             "itemId": "more",
             "name": clip(f"{len(rest)} more items", MAX_LINE_ITEM_NAME),
             "quantity": "1",
-            "unitPrice": format_amount(rest_total),
+            "unitPrice": format_amount(rest_total, currency),
         }
     )
     return lines
 
 
-def _line_item(index: int, item: LineItem) -> JsonObject:
+def _line_item(index: int, item: LineItem, currency: str) -> JsonObject:
     # itemId and name need at least one character.
     item_id = clip(item.item_id, MAX_LINE_ITEM_ID) or str(index)
     return {
         "itemId": item_id,
         "name": clip(item.name, MAX_LINE_ITEM_NAME) or item_id,
         "quantity": str(item.quantity),
-        "unitPrice": format_amount(item.unit_price),
+        "unitPrice": format_amount(item.unit_price, currency),
     }
 
 
@@ -230,7 +240,7 @@ def build_settings(duplicate_window_s: int) -> JsonObject:
 def build_capture_transaction(transaction_id: str, amount: Money | None) -> JsonObject:
     transaction: JsonObject = {"transactionType": PRIOR_AUTH_CAPTURE}
     if amount is not None:
-        transaction["amount"] = format_amount(amount.amount)
+        transaction["amount"] = format_amount(amount.amount, amount.currency)
     transaction["refTransId"] = _transaction_id(transaction_id)
     return transaction
 
@@ -246,7 +256,7 @@ def build_refund_transaction(
     # A refund names the card by its last four digits and "XXXX" as expiry, never the full card.
     transaction: JsonObject = {
         "transactionType": REFUND,
-        "amount": format_amount(amount.amount),
+        "amount": format_amount(amount.amount, amount.currency),
         "payment": {"creditCard": {"cardNumber": mask_card_number(card_last4), "expirationDate": "XXXX"}},
         "refTransId": _transaction_id(transaction_id),
     }
@@ -396,6 +406,7 @@ def read_transaction_details(document: Mapping[str, Any]) -> TransactionDetails:
     payment = raw.get("payment")
     card = payment.get("creditCard") if isinstance(payment, dict) else None
     batch = raw.get("batch")
+    customer = raw.get("customer")
     return TransactionDetails(
         transaction_id=_required(raw, "transId"),
         kind=get_transaction_kind(_text(raw, "transactionType") or ""),
@@ -418,13 +429,14 @@ def read_transaction_details(document: Mapping[str, Any]) -> TransactionDetails:
         account_type=_text(card, "cardType") if isinstance(card, dict) else None,
         batch_id=_text(batch, "batchId") if isinstance(batch, dict) else None,
         settled_at=_optional_timestamp(batch, "settlementTimeUTC") if isinstance(batch, dict) else None,
+        customer_id=_text(customer, "id") if isinstance(customer, dict) else None,
+        description=_text(order, "description") if isinstance(order, dict) else None,
     )
 
 
 def read_unsettled_list(document: Mapping[str, Any]) -> UnsettledTransactionsPage:
     rows = tuple(_unsettled(raw) for raw in _objects(document.get("transactions"), "transaction"))
-    total = _text(document, "totalNumInResultSet")
-    return UnsettledTransactionsPage(rows, int(total) if total and total.isdigit() else len(rows))
+    return UnsettledTransactionsPage(rows, _total(document))
 
 
 def _unsettled(raw: Mapping[str, Any]) -> UnsettledTransaction:
@@ -563,8 +575,13 @@ def read_settled_batch_list(document: Mapping[str, Any]) -> list[SettledBatch]:
 
 def read_transaction_list(document: Mapping[str, Any], *, batch_id: str) -> BatchTransactionsPage:
     rows = tuple(_unsettled(raw) for raw in _objects(document.get("transactions"), "transaction"))
+    return BatchTransactionsPage(batch_id, rows, _total(document))
+
+
+def _total(document: Mapping[str, Any]) -> int | None:
+    # Optional in the XSD: None when absent, never guessed from the page (paging stops at a short page).
     total = _text(document, "totalNumInResultSet")
-    return BatchTransactionsPage(batch_id, rows, int(total) if total and total.isdigit() else len(rows))
+    return int(total) if total and total.isdigit() else None
 
 
 def _settled_batch(raw: Mapping[str, Any]) -> SettledBatch:

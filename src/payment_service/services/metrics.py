@@ -31,6 +31,23 @@ UNKNOWN_PAYMENTS = Gauge(
 RECONCILIATIONS = Counter(
     "payment_service_reconciliations", "Payments the reconciler looked at, by result.", ["result"]
 )
+RECONCILER_PAYMENT_FAILURES = Counter(
+    "payment_service_reconciler_payment_failures",
+    "Payments whose look-up failed unexpectedly in a reconciler round (logged; the round went on).",
+)
+UNCONFIRMED_MATCHES = Counter(
+    "payment_service_reconciler_unconfirmed_matches",
+    "Looks at an unresolved payment that found a matching gateway transaction naming no attempt (left unknown).",
+)
+GATEWAY_CLOCK_SKEW = Gauge(
+    "payment_service_gateway_clock_skew_seconds",
+    "The gateway's submit time of our last found charge minus our sending time (clock skew plus network delay).",
+)
+ORDER_REFUSED_PAYMENTS = Counter(
+    "payment_service_order_refused_payments",
+    "Payments the db-service refused on their order (409), by reason: order_cancelled, order_already_paid.",
+    ["reason"],
+)
 TIME_TO_RESOLVE = Histogram(
     "payment_service_time_to_resolve_seconds",
     "Time from sending a charge (or holding it for review) to the reconciler settling it, by the status it left.",

@@ -3,17 +3,19 @@
 `fetch_order_context` gathers what `order.paid` says about an order (customer and products fetched
 concurrently). `update_order_payment_status` is best effort by design: the payment stands whatever
 the db-service answers, and the payment consumer sets the order's status again from the published
-event, so a failure there is logged and counted.
+event, so a failure there is logged and counted. Its `OrderUpdate` answer tells apart an order that
+refused an approved charge (cancelled meanwhile, or paid by another attempt).
 """
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from enum import StrEnum
+from typing import Final, TypeVar
 
 import structlog
 
 from payment_service.db_service.client import DbServiceClient
-from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound
+from payment_service.domain.errors import DbServiceError, DbServiceUnavailable, OrderNotFound, OrderRefusedPayment
 from payment_service.domain.orders import Order
 from payment_service.domain.payments import Payment
 from payment_service.services import metrics
@@ -44,12 +46,38 @@ async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
     return one, two
 
 
-async def update_order_payment_status(db_service: DbServiceClient, payment: Payment) -> bool:
-    """PATCH the order with the payment's status; False (logged, counted) when the db-service refused or is down."""
+class OrderUpdate(StrEnum):
+    """What telling the db-service about a payment gave."""
+
+    UPDATED = "updated"
+    FAILED = "failed"  # refused or unreachable: the payment consumer sets it again from the event
+    NOT_CURRENT = "not_current"  # a newer attempt owns the order: left as it is
+    # The order cannot take this approved charge: the money was taken for an order that will not be paid by
+    # it. The hook for voiding or refunding it (see `OrderRefusedPayment`).
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_ALREADY_PAID = "order_already_paid"
+
+
+# The answers that mean an approved charge must be given back (`services/refunds.py`).
+ORDER_REFUSALS: Final = frozenset({OrderUpdate.ORDER_CANCELLED, OrderUpdate.ORDER_ALREADY_PAID})
+
+
+async def update_order_payment_status(db_service: DbServiceClient, payment: Payment) -> OrderUpdate:
+    """PATCH the order with the payment's status; anything but UPDATED is logged and counted."""
     try:
         await db_service.update_order_payment(
             payment.order_id, status=payment.status.value, payment_id=payment.payment_id
         )
+    except OrderRefusedPayment as exc:
+        metrics.ORDER_REFUSED_PAYMENTS.labels(reason=exc.reason).inc()
+        log.error(
+            "order.refused_payment",
+            order_id=payment.order_id,
+            payment_id=payment.payment_id,
+            status=payment.status.value,
+            reason=exc.reason,
+        )
+        return OrderUpdate(exc.reason)
     except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
         metrics.ORDER_UPDATE_FAILURES.inc()
         log.warning(
@@ -58,5 +86,5 @@ async def update_order_payment_status(db_service: DbServiceClient, payment: Paym
             payment_id=payment.payment_id,
             error=exc.code,
         )
-        return False
-    return True
+        return OrderUpdate.FAILED
+    return OrderUpdate.UPDATED

@@ -15,6 +15,7 @@ payment into the stored status and body, so a replay answers byte for byte what 
 
 import asyncio
 import hashlib
+import hmac
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -25,14 +26,15 @@ from typing import Final
 import structlog
 
 from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.errors import (
     AmountMismatch,
+    ChargeRequestInvalid,
     CustomerMismatch,
     GatewayConfigurationError,
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
-    OrderCannotTakePayment,
     OrderNotFound,
     PaymentNotFound,
     PaymentVersionConflict,
@@ -54,7 +56,7 @@ from payment_service.domain.payments import (
 )
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.orders import fetch_order_context, update_order_payment_status
+from payment_service.services.orders import ORDER_REFUSALS, fetch_order_context, update_order_payment_status
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
 from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.store import idempotency, outbox
@@ -70,6 +72,7 @@ ORDER_VISIBLE_STATUSES: Final = frozenset(
     {PaymentStatus.APPROVED, PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN}
 )
 MAX_INVOICE_NUMBER_LENGTH: Final = 20
+CHARGE_NOT_BUILT_MESSAGE: Final = "The charge request could not be built; nothing was sent."
 
 ResponseRenderer = Callable[[Payment], StoredResponse]
 
@@ -95,17 +98,22 @@ class PayCommand:
     customer_id: str | None = None
     amount: Decimal | None = None
 
-    def fingerprint(self) -> str:
-        """A digest identifying the request for its idempotency key; holds no card data."""
+    def fingerprint(self, secret: bytes) -> str:
+        """A keyed digest (HMAC-SHA256 under `secret`) identifying the request for its idempotency key.
+
+        The card part is the card's number and expiry, so another card with the same brand and last four
+        is another request (422 on a reused key). Keyed, never a plain hash: a card number's digest could
+        be reversed by trying the few numbers that share its brand, last four and Luhn digit.
+        """
         method = self.payment_method
         if isinstance(method, CardDetails):
-            method_part = f"card:{method.brand}:{method.last4}"
+            expiry = f"{method.expiration_year:04d}-{method.expiration_month:02d}"
+            method_part = f"card:{method.number.get_secret_value()}:{expiry}"
         else:
-            nonce_digest = hashlib.sha256(method.value.get_secret_value().encode()).hexdigest()
-            method_part = f"opaque:{method.descriptor}:{nonce_digest}"
+            method_part = f"opaque:{method.descriptor}:{method.value.get_secret_value()}"
         amount = "" if self.amount is None else str(self.amount.normalize())
         text = "\x1f".join((self.order_id, self.customer_id or "", amount, method_part))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +142,8 @@ class PaymentService:
         gateway: AuthorizeNetGateway,
         duplicate_window_s: int,
         idempotency_ttl_s: int,
+        fingerprint_secret: bytes,
+        accepted_currencies: frozenset[str] = frozenset({"USD"}),
         # Called after every commit that added outbox rows, to wake an in-process relay at once.
         outbox_written: Callable[[], None] | None = None,
         clock: Callable[[], datetime] | None = None,  # aware UTC now; tests pin it
@@ -145,6 +155,8 @@ class PaymentService:
         self._db_service = db_service
         self._gateway = gateway
         self._duplicate_window_s = duplicate_window_s
+        self._fingerprint_secret = fingerprint_secret
+        self._accepted_currencies = accepted_currencies
         self._idempotency_ttl = timedelta(seconds=idempotency_ttl_s)
         self._outbox_written = outbox_written
         self._now = clock or (lambda: datetime.now(UTC))
@@ -175,7 +187,7 @@ class PaymentService:
         if command.customer_id is not None and command.customer_id != customer_id:
             raise CustomerMismatch("customer_id does not match the authenticated customer")
         key = IdempotencyKey(customer_id, idempotency_key) if idempotency_key else None
-        fingerprint = command.fingerprint() if key is not None else ""
+        fingerprint = command.fingerprint(self._fingerprint_secret) if key is not None else ""
         if key is not None:
             async with self._database.reading() as conn:
                 found = await idempotency.find_key(conn, key, fingerprint=fingerprint, now=self._now())
@@ -233,7 +245,7 @@ class PaymentService:
         Returns the checkout to charge, or what a concurrent request left on the key it took meanwhile.
         """
         order = await self._db_service.fetch_order(command.order_id)
-        ensure_payable(order, customer_id=customer_id)
+        ensure_payable(order, customer_id=customer_id, accepted_currencies=self._accepted_currencies)
         due = amount_due(order)
         if command.amount is not None and command.amount != due.amount:
             raise AmountMismatch("amount does not match the order total")
@@ -301,7 +313,8 @@ class PaymentService:
                 zip=address.zip,
                 country=address.country,
             ),
-            description=f"Order {order.order_id}",
+            # The attempt's own id, echoed by the transaction details: how the reconciler confirms a match.
+            description=describe_attempt(attempt.ref_id, order.order_id),
             duplicate_window_s=self._duplicate_window_s,
             tax_amount=order.tax_amount,
             shipping_amount=order.shipping_amount,
@@ -368,6 +381,9 @@ class PaymentService:
         except GatewayConfigurationError:
             log.error("payment.gateway_misconfigured", payment_id=attempt.payment_id)
             return ChargeOutcome(ChargeOutcomeKind.CONFIGURATION_ERROR, GatewayResult(message="Gateway set-up error."))
+        except ChargeRequestInvalid as exc:  # refused while building: nothing was sent, so nothing was charged
+            log.error("payment.charge_not_built", payment_id=attempt.payment_id, error=str(exc))
+            return ChargeOutcome(ChargeOutcomeKind.FAILED, GatewayResult(message=CHARGE_NOT_BUILT_MESSAGE))
         except Exception:  # the charge may have been sent: record it as unknown, never lose it
             log.exception("payment.charge_crashed", payment_id=attempt.payment_id)
             return ChargeOutcome(
@@ -428,13 +444,16 @@ class PaymentService:
         return payment_events(payment, checkout.context)
 
     async def _update_order(self, payment: Payment) -> Payment:
-        """Tell the db-service; the payment as it then stands (given back when the order refused the approval)."""
+        """Tell the db-service; the payment as it then stands.
+
+        An approved charge the order refuses (cancelled meanwhile, or paid by another attempt) is given
+        back at once (`services/refunds.py`): the payment returned is then voided or refunded.
+        """
         if payment.status not in ORDER_VISIBLE_STATUSES:
             return payment
-        try:
-            await update_order_payment_status(self._db_service, payment)
-        except OrderCannotTakePayment as refused:
-            return await reverse_refused_charge(self._refunds, payment, refused)
+        update = await update_order_payment_status(self._db_service, payment)
+        if update in ORDER_REFUSALS:
+            return await reverse_refused_charge(self._refunds, payment, reason=update.value)
         return payment
 
     # ------------------------------------------------------------------ reads

@@ -8,17 +8,25 @@ Each round looks at three kinds of payment:
 * `held_for_review`: the fraud filters held it, and a person at the gateway decides.
 
 An attempt is found at the gateway by its transaction id when we have one, else by searching the
-transactions submitted since its `sent_at` (minus a margin for clock skew): first the unsettled ones,
-paged newest first, then, when it is not there, those of the batches settled since then (a charge
-that settled before the reconciler looked, say the worker was down across a settlement). Rows of its
-invoice number and card are confirmed through their details: the refId must be the attempt's, the
-amount and the last four digits must match. A duplicate's original charge carries another attempt's
-refId: it is adopted only when invoice, amount and card match and no other payment of ours records
-that transaction. Found, settled or not: adopt the transaction and its status. Not found
-`not_found_grace_s` after sending: `failed` (not charged). Otherwise wait for the next round.
+transactions submitted since its `sent_at`, minus a margin for clock skew (`lookback_margin_s`, and
+more when the gateway's clock was measured behind ours): first the unsettled ones, paged newest first
+until a short page, then those of the batches settled since then (a charge that settled before the
+reconciler looked, say the worker was down across a settlement). Rows of its invoice number and card
+are checked through their details (`charge_identity.py`): nothing may contradict the attempt, and an
+echoed field (`order.description`, or `transrefId` when the gateway fills it) must name it. A
+duplicate's original charge names another attempt: it is adopted only when no other payment of ours
+records that transaction. Found, settled or not: adopt the transaction and its status. A match that
+names no attempt at all keeps the payment `unknown` for a person (`unconfirmed`), never "not charged".
+Not found `not_found_grace_s` after sending: `failed` (not charged). Otherwise wait for the next round.
+The gateway's duplicate window outlasts that grace plus the skew margin (checked at start), so a
+same-card retry after a wrong "not charged" is still refused by the gateway.
+
+Each payment is looked at on its own: an unexpected error with one is logged and counted, and the
+round goes on with the next.
 
 Every change is one local transaction (the version-guarded status change, its transition and its outbox
-rows), then a best-effort update of the order at the db-service. The reconciler only reads from the
+rows), then a best-effort update of the order at the db-service, made only while the order names no
+other payment. The reconciler only reads from the
 gateway: it never charges and never re-sends. A payment changed meanwhile (the pay flow finishing late)
 is skipped, as the version guard fails for whoever writes second.
 """
@@ -36,22 +44,28 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from payment_service.db_service.client import DbServiceClient
+from payment_service.domain.charge_identity import Identity, identify, is_candidate
 from payment_service.domain.errors import (
     DbServiceError,
     DbServiceUnavailable,
     GatewayConfigurationError,
     GatewayError,
     GatewayUnavailable,
-    OrderCannotTakePayment,
     OrderNotFound,
     PaymentVersionConflict,
 )
+from payment_service.domain.orders import Order
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
-from payment_service.domain.transactions import TransactionDetails, TransactionKind, TransactionSummary
-from payment_service.gateway.client import AuthorizeNetGateway
+from payment_service.domain.transactions import TransactionDetails, TransactionSummary
+from payment_service.gateway.client import AuthorizeNetGateway, is_last_page
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
-from payment_service.services.orders import fetch_order_context, update_order_payment_status
+from payment_service.services.orders import (
+    ORDER_REFUSALS,
+    OrderUpdate,
+    fetch_order_context,
+    update_order_payment_status,
+)
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.settings import ReconcilerSettings
@@ -62,7 +76,7 @@ from payment_service.store.database import Database
 log = structlog.get_logger(__name__)
 
 NOT_FOUND_MESSAGE: Final = "No transaction was found at the gateway; the card was not charged."
-_CHARGE_KINDS: Final = frozenset({TransactionKind.CHARGE, TransactionKind.AUTHORIZATION})
+UNCONFIRMED_MESSAGE: Final = "A gateway transaction matches but names no attempt; a person must decide."
 # Gateway statuses that leave a payment as it is: still held, or a value we cannot read.
 _UNDECIDED: Final = frozenset({PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN, PaymentStatus.PROCESSING})
 _MAX_PAGES: Final = 100_000  # the gateway's own bound on `paging.offset`
@@ -75,7 +89,8 @@ class ReconcileResult(StrEnum):
     PENDING = "pending"  # nothing to change yet: not found within the grace, or still held
     CONFLICT = "conflict"  # the payment changed meanwhile: skipped
     DEFERRED = "deferred"  # the order could not be read from the db-service for order.paid: next round
-    ERROR = "error"  # the gateway answered the look-up with an error: next round
+    ERROR = "error"  # the gateway answered the look-up with an error, or looking failed: next round
+    UNCONFIRMED = "unconfirmed"  # a matching transaction names no attempt: left unknown for a person
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +124,12 @@ def is_duplicate(payment: Payment) -> bool:
     return payment.gateway is not None and payment.gateway.reason_code in DUPLICATE_REASONS
 
 
-def is_same_charge(payment: Payment, details: TransactionDetails) -> bool:
-    """Whether `details` could be `payment`'s charge: a charge of its invoice, amount and card."""
-    if details.kind not in _CHARGE_KINDS:
-        return False
-    if details.invoice_number is not None and details.invoice_number != payment.invoice_number:
-        return False
-    amount = details.requested_amount if details.requested_amount is not None else details.auth_amount
-    if amount != payment.amount.amount:
-        return False
-    return payment.card_last4 is None or details.card_last4 in (None, payment.card_last4)
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What a search turned up: the attempt's own charge, or else a match naming no attempt."""
+
+    details: TransactionDetails | None = None
+    unconfirmed: TransactionDetails | None = None
 
 
 def adopt_transaction(payment: Payment, details: TransactionDetails, *, now: datetime) -> Payment:
@@ -182,6 +193,8 @@ class Reconciler:
         self._now = clock or (lambda: datetime.now(UTC))
         self._outbox_written = outbox_written
         self.rounds = 0  # rounds `run` finished, including failed ones
+        # Gateway clock minus ours, as last measured on a charge of ours; widens the searches when negative.
+        self.clock_skew_s: float | None = None
 
     # ------------------------------------------------------------------ loop
 
@@ -262,8 +275,14 @@ class Reconciler:
     ) -> None:
         try:
             result, changed = await settle(payment)
+        except (GatewayUnavailable, GatewayConfigurationError, SQLAlchemyError):
+            raise  # nothing else can be looked at either: the round stops
         except GatewayError as exc:
             log.warning("reconciler.lookup_failed", payment_id=payment.payment_id, error=str(exc))
+            result, changed = ReconcileResult.ERROR, None
+        except Exception:  # one bad payment must not keep the others from being looked at
+            log.exception("reconciler.payment_failed", payment_id=payment.payment_id)
+            metrics.RECONCILER_PAYMENT_FAILURES.inc()
             result, changed = ReconcileResult.ERROR, None
         current.results[payment.payment_id] = result
         metrics.RECONCILIATIONS.labels(result=result.value).inc()
@@ -272,8 +291,11 @@ class Reconciler:
 
     async def _settle_attempt(self, payment: Payment, *, transaction_id: str | None = None) -> _Settled:
         """An attempt in `unknown`, or stuck in `processing`: find its charge or call it not charged."""
-        details = await self._find_charge(payment, transaction_id)
+        found = await self._find_charge(payment, transaction_id)
+        details = found.details
         now = self._now()
+        if details is None and found.unconfirmed is not None:
+            return await self._leave_unconfirmed(payment, found.unconfirmed, now=now)
         if details is None:
             sent_at = payment.sent_at or payment.created_at
             if now - sent_at < timedelta(seconds=self._settings.not_found_grace_s):
@@ -296,10 +318,10 @@ class Reconciler:
         """A held payment: adopt the gateway's decision once a person made it."""
         transaction_id = payment.gateway.transaction_id if payment.gateway is not None else None
         if transaction_id is None:
-            details = await self._search_gateway(payment)
+            details = (await self._search_gateway(payment)).details
         else:
             details = await self._gateway.fetch_transaction_details(transaction_id)
-        if details is None or not is_same_charge(payment, details):
+        if details is None or not is_candidate(payment, details):
             log.warning("reconciler.held_transaction_missing", payment_id=payment.payment_id)
             return ReconcileResult.PENDING, None
         if details.status.payment_status in _UNDECIDED:
@@ -330,94 +352,149 @@ class Reconciler:
     async def confirm_charge(self, payment: Payment, transaction_id: str) -> TransactionDetails | None:
         """The gateway's record of `transaction_id` when it can be `payment`'s charge, else None.
 
-        It must be a charge of the payment's invoice, amount and card, sent with its refId or recorded
-        by no other payment of ours (a person names it: the original of a duplicate, say).
+        Nothing in it may contradict the payment (`is_candidate`), and it must name the attempt, or name
+        none and be recorded by no other payment of ours (a person names it, so their word confirms it).
 
         Raises: GatewayUnavailable, GatewayConfigurationError, GatewayError.
         """
         details = await self._gateway.fetch_transaction_details(transaction_id)
-        if details is None or not is_same_charge(payment, details):
+        if details is None or not is_candidate(payment, details):
             return None
-        if details.ref_id == payment.ref_id or await self._is_unclaimed(details.transaction_id):
+        identity = identify(payment, details)
+        if identity is Identity.OURS:
+            return details
+        if identity is Identity.UNCONFIRMED and await self._is_unclaimed(details.transaction_id):
             return details
         return None
 
-    async def find_charge(self, payment: Payment) -> TransactionDetails | None:
-        """The gateway's record of `payment`'s charge, found and confirmed as a round finds it; None if none.
+    async def find_possible_charge(self, payment: Payment) -> TransactionDetails | None:
+        """The gateway's record of `payment`'s charge as a round finds it, or else a match naming no attempt.
 
         Raises: GatewayUnavailable, GatewayConfigurationError, GatewayError.
         """
-        return await self._find_charge(payment)
+        found = await self._find_charge(payment)
+        return found.details or found.unconfirmed
 
-    async def _find_charge(self, payment: Payment, hint: str | None = None) -> TransactionDetails | None:
+    async def _find_charge(self, payment: Payment, hint: str | None = None) -> _Found:
         """`hint`: a transaction id the gateway named (a webhook), tried before searching."""
         known = payment.gateway.transaction_id if payment.gateway is not None else None
-        if hint is not None and hint != known:
-            details = await self._gateway.fetch_transaction_details(hint)
-            if details is not None and details.ref_id == payment.ref_id and is_same_charge(payment, details):
-                return details
-        if known is not None:
-            details = await self._gateway.fetch_transaction_details(known)
-            if details is not None and details.ref_id == payment.ref_id and is_same_charge(payment, details):
-                return details
+        for transaction_id in dict.fromkeys(t for t in (hint, known) if t is not None):
+            details = await self._gateway.fetch_transaction_details(transaction_id)
+            if details is not None and is_candidate(payment, details) and identify(payment, details) is Identity.OURS:
+                self._measure_skew(payment, details)
+                return _Found(details)
         return await self._search_gateway(payment)
 
-    async def _search_gateway(self, payment: Payment) -> TransactionDetails | None:
+    async def _search_gateway(self, payment: Payment) -> _Found:
         """The unsettled transactions first, where a charge waits until the daily settlement; then the settled."""
         # In this order, a charge settling between the two searches is in the second one.
-        details = await self._search_unsettled(payment)
-        if details is None:
-            details = await self._search_settled(payment)
-        return details
+        found = await self._search_unsettled(payment)
+        if found.details is None:
+            settled = await self._search_settled(payment)
+            found = _Found(settled.details, found.unconfirmed or settled.unconfirmed)
+        return found
 
     def _submitted_after(self, payment: Payment) -> datetime:
-        """How far back to search: the attempt's sending time, minus a margin (the duplicate window for a duplicate)."""
+        """How far back to search: the attempt's sending time, minus a margin (the duplicate window for a duplicate).
+
+        The margin covers clock skew; when the gateway's clock was measured behind ours, by that much more.
+        """
         lookback_s = self._settings.duplicate_lookback_s if is_duplicate(payment) else self._settings.lookback_margin_s
+        lookback_s -= min(self.clock_skew_s or 0.0, 0.0)
         return (payment.sent_at or payment.created_at) - timedelta(seconds=lookback_s)
 
-    async def _search_settled(self, payment: Payment) -> TransactionDetails | None:
+    async def _search_settled(self, payment: Payment) -> _Found:
         """The rows of the batches settled since the attempt was sent, confirmed as unsettled ones are."""
+        found = _Found()
         rows = self._gateway.fetch_settled_transactions(
             submitted_after=self._submitted_after(payment), page_size=self._settings.page_size
         )
         async with aclosing(rows):
             async for row in rows:
-                details = await self._confirm(payment, row)
-                if details is not None:
-                    return details
-        return None
+                found = await self._confirm(payment, row, found)
+                if found.details is not None:
+                    break
+        return found
 
-    async def _search_unsettled(self, payment: Payment) -> TransactionDetails | None:
-        """Page the unsettled transactions newest first, back to the attempt's sending time."""
+    async def _search_unsettled(self, payment: Payment) -> _Found:
+        """Page the unsettled transactions newest first, back to the attempt's sending time, until a short page."""
+        found = _Found()
         submitted_after = self._submitted_after(payment)
         page_size = self._settings.page_size
         for offset in range(1, _MAX_PAGES + 1):
             page = await self._gateway.fetch_unsettled_transactions(page_size, offset, newest_first=True)
             for row in page.transactions:
                 if row.submitted_at < submitted_after:
-                    return None
-                details = await self._confirm(payment, row)
-                if details is not None:
-                    return details
-            if len(page.transactions) < page_size or offset * page_size >= page.total_count:
-                return None
-        return None
+                    return found
+                found = await self._confirm(payment, row, found)
+                if found.details is not None:
+                    return found
+            if is_last_page(page.transactions, page_size):
+                break
+        return found
 
-    async def _confirm(self, payment: Payment, row: TransactionSummary) -> TransactionDetails | None:
-        """The details of `row` when they show it is `payment`'s charge."""
+    async def _confirm(self, payment: Payment, row: TransactionSummary, found: _Found) -> _Found:
+        """`found`, with `row` as the charge when its details show it is `payment`'s, or as an unconfirmed match."""
         if row.invoice_number != payment.invoice_number:
-            return None
+            return found
         if payment.card_last4 is not None and row.card_last4 != payment.card_last4:
-            return None
+            return found
         details = await self._gateway.fetch_transaction_details(row.transaction_id)
-        if details is None or not is_same_charge(payment, details):
-            return None
-        if details.ref_id == payment.ref_id:
-            return details
+        if details is None or not is_candidate(payment, details):
+            return found
+        identity = identify(payment, details)
+        if identity is Identity.OURS:
+            self._measure_skew(payment, details)
+            return _Found(details, found.unconfirmed)
         if is_duplicate(payment) and await self._is_unclaimed(details.transaction_id):
             # The original of a duplicate: sent by an attempt of ours whose record lost it.
-            return details
-        return None
+            return _Found(details, found.unconfirmed)
+        if identity is Identity.UNCONFIRMED and found.unconfirmed is None:
+            return _Found(None, details)
+        return found
+
+    def _measure_skew(self, payment: Payment, details: TransactionDetails) -> None:
+        """Gateway clock minus ours, from our charge's submit time: logged, exported, and used to widen searches.
+
+        `sent_at` is taken just before sending, so the figure also holds the network's delay (under the
+        read time-out); only a negative one, or one beyond the margin, says a clock is off.
+        """
+        if payment.sent_at is None:
+            return
+        skew_s = (details.submitted_at - payment.sent_at).total_seconds()
+        self.clock_skew_s = skew_s
+        metrics.GATEWAY_CLOCK_SKEW.set(skew_s)
+        if abs(skew_s) > self._settings.lookback_margin_s / 2:
+            log.error(
+                "reconciler.clock_skew_large",
+                skew_s=round(skew_s, 3),
+                lookback_margin_s=self._settings.lookback_margin_s,
+                payment_id=payment.payment_id,
+            )
+        else:
+            log.info("reconciler.clock_skew_measured", skew_s=round(skew_s, 3), payment_id=payment.payment_id)
+
+    async def _leave_unconfirmed(self, payment: Payment, details: TransactionDetails, *, now: datetime) -> _Settled:
+        """A transaction matches but names no attempt: keep the payment `unknown` for a person, whatever the grace."""
+        metrics.UNCONFIRMED_MATCHES.inc()
+        log.error(
+            "reconciler.match_unconfirmed",
+            payment_id=payment.payment_id,
+            order_id=payment.order_id,
+            transaction_id=details.transaction_id,
+            gateway_status=details.gateway_status,
+        )
+        if payment.status is PaymentStatus.UNKNOWN:
+            return ReconcileResult.UNCONFIRMED, None
+        # A crashed attempt (`processing`) becomes `unknown`, where operators and their commands look.
+        unknown = replace(
+            payment,
+            status=PaymentStatus.UNKNOWN,
+            gateway=replace(payment.gateway or GatewayResult(), message=UNCONFIRMED_MESSAGE),
+            version=payment.version + 1,
+            updated_at=now,
+        )
+        return await self._store(payment, unknown, reason="reconciled_unconfirmed", done=ReconcileResult.UNCONFIRMED)
 
     async def _is_unclaimed(self, transaction_id: str) -> bool:
         async with self._database.reading() as conn:
@@ -428,13 +505,18 @@ class Reconciler:
     async def _store(self, previous: Payment, changed: Payment, *, reason: str, done: ReconcileResult) -> _Settled:
         """One transaction: the status change (guarded by `previous`'s version) and its outbox rows."""
         context: OrderContext | None = None
-        if changed.status is PaymentStatus.APPROVED:
-            try:
-                context = await self._fetch_order_context(changed.order_id)
-            except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
+        order: Order | None = None
+        try:
+            # Read before the commit, so that only the update itself follows it.
+            order = await self._db_service.fetch_order(changed.order_id)
+            if changed.status is PaymentStatus.APPROVED:
+                context = await fetch_order_context(self._db_service, order)
+        except (DbServiceUnavailable, DbServiceError, OrderNotFound) as exc:
+            log.warning("reconciler.order_unreadable", payment_id=changed.payment_id, error=exc.code)
+            if changed.status is PaymentStatus.APPROVED:
                 # order.paid cannot be built without the order: keep the payment as it is until it can.
-                log.warning("reconciler.order_unreadable", payment_id=changed.payment_id, error=exc.code)
                 return ReconcileResult.DEFERRED, None
+            metrics.ORDER_UPDATE_FAILURES.inc()  # stored without telling the order; the consumer sets it
         events = payment_events(changed, context)
         try:
             async with self._database.transaction() as conn:
@@ -456,14 +538,35 @@ class Reconciler:
         )
         if events and self._outbox_written is not None:
             self._outbox_written()
-        await self._update_order(changed)
+        if order is not None:
+            await self._update_order(changed, order)
         return done, changed
 
-    async def _fetch_order_context(self, order_id: str) -> OrderContext:
-        return await fetch_order_context(self._db_service, await self._db_service.fetch_order(order_id))
+    async def _update_order(self, payment: Payment, order: Order) -> OrderUpdate:
+        """Tell the db-service, unless a newer attempt now owns the order (its status must not be overwritten).
 
-    async def _update_order(self, payment: Payment) -> None:
-        try:
-            await update_order_payment_status(self._db_service, payment)
-        except OrderCannotTakePayment as refused:
-            await reverse_refused_charge(self._refunds, payment, refused)
+        ORDER_CANCELLED / ORDER_ALREADY_PAID: the order refused this approved payment (cancelled meanwhile,
+        or paid by another attempt); the charge stands against an order that cannot take it, and this is
+        where giving the money back hooks in.
+        """
+        if order.payment_id is not None and await self._is_newer_attempt(order.payment_id, than=payment):
+            # An approved charge here stands against an order that another attempt owns: a person must look.
+            level = log.error if payment.status is PaymentStatus.APPROVED else log.warning
+            level(
+                "reconciler.order_owned_by_other_payment",
+                order_id=payment.order_id,
+                payment_id=payment.payment_id,
+                order_payment_id=order.payment_id,
+            )
+            return OrderUpdate.NOT_CURRENT
+        update = await update_order_payment_status(self._db_service, payment)
+        if update in ORDER_REFUSALS:
+            await reverse_refused_charge(self._refunds, payment, reason=update.value)
+        return update
+
+    async def _is_newer_attempt(self, payment_id: str, *, than: Payment) -> bool:
+        if payment_id == than.payment_id:
+            return False
+        async with self._database.reading() as conn:
+            other = await payment_rows.fetch_payment(conn, payment_id)
+        return other is not None and other.created_at > than.created_at

@@ -41,7 +41,7 @@ from payment_service.domain.transactions import (
     TransactionKind,
     TransactionSummary,
 )
-from payment_service.gateway.client import AuthorizeNetGateway
+from payment_service.gateway.client import AuthorizeNetGateway, is_last_page
 from payment_service.services import metrics
 from payment_service.services.orders import fetch_order_context
 from payment_service.services.payment_events import OrderContext
@@ -146,7 +146,7 @@ class RefundReconciler:
                 if details is not None:
                     return details
             else:
-                if len(page.transactions) == page_size and offset * page_size < page.total_count:
+                if not is_last_page(page.transactions, page_size):
                     continue
             break
         rows = self._gateway.fetch_settled_transactions(submitted_after=submitted_after, page_size=page_size)

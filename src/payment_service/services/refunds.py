@@ -32,7 +32,6 @@ from payment_service.domain.errors import (
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
-    OrderCannotTakePayment,
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentVersionConflict,
@@ -591,21 +590,20 @@ def _same_transaction(refunds: list[Refund], *, kind: RefundKind, details: Trans
     return None
 
 
-async def reverse_refused_charge(
-    refunds: RefundService | None, payment: Payment, refused: OrderCannotTakePayment
-) -> Payment:
+async def reverse_refused_charge(refunds: RefundService | None, payment: Payment, *, reason: str) -> Payment:
     """Give back an approved charge the db-service refused for its order; the payment as it then stands.
 
-    Called by the pay flow and the reconciler when the order update after an approval answers 409. A
+    Called by the pay flow and the reconciler when the order update after an approval answers 409
+    (`OrderUpdate.ORDER_CANCELLED`, `ORDER_ALREADY_PAID`; `reason` is its value). A
     reversal that cannot be made now is logged as an error and counted (`payment_service_charge_reversals`),
     and the payment is returned unchanged: an operator refunds it (`POST /payments/{id}/refunds`).
     """
     if refunds is None:
-        log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=refused.reason)
+        log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=reason)
         return payment
     try:
-        await refunds.reverse_charge(payment, reason=refused.reason)
+        await refunds.reverse_charge(payment, reason=reason)
     except Exception:  # the charge stands approved; a person must give it back
-        log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=refused.reason)
+        log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=reason)
         return payment
     return await refunds.current_payment(payment.payment_id)

@@ -96,8 +96,8 @@ class ResolutionService:
         return adopt_transaction(payment, details, now=self._now())
 
     async def _failed(self, payment: Payment, reason: str) -> Payment:
-        # Searched as the reconciler searches: by the recorded transaction id, else invoice, refId, amount, card.
-        details = await self._reconciler.find_charge(payment)
+        # Searched as the reconciler searches; a match that names no attempt may be this one's charge too.
+        details = await self._reconciler.find_possible_charge(payment)
         if details is not None and details.status.payment_status in _CHARGED_OR_HELD:
             raise ResolutionRefused(
                 f"the gateway reports transaction {details.transaction_id} as {details.gateway_status}; "

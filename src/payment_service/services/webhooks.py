@@ -8,19 +8,21 @@ processed in the transaction after it was applied; applying it twice changes not
 goes through the reconciler's version-guarded settle of a payment that is still undecided.
 
 Nothing in a payload is trusted beyond routing: the transaction is re-read with `getTransactionDetails`,
-and the payment found by the transaction id we recorded, or else by the refId the gateway reports.
+and the payment found by the transaction id we recorded, or else by the attempt id the transaction
+echoes (`order.description`, `transrefId`).
 Held and unknown payments are settled by the reconciler (`Reconciler.settle`); refunds and voids made
 at the gateway are recorded by `RefundService.record_external_refund`, once per gateway transaction.
 """
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from payment_service.domain.charge_identity import echoed_ref_ids
 from payment_service.domain.errors import (
     DbServiceError,
     DbServiceUnavailable,
@@ -184,7 +186,7 @@ class WebhookService:
             return NotificationOutcome.NOT_OURS
         if event in REFUND_EVENTS:
             return await self._record_refund(details)
-        payment = await self._find_payment(details.transaction_id, details.ref_id)
+        payment = await self._find_payment(details.transaction_id, echoed_ref_ids(details))
         if payment is None:
             return NotificationOutcome.NOT_OURS
         if payment.status is PaymentStatus.PROCESSING:
@@ -210,8 +212,13 @@ class WebhookService:
             raise NotificationNotApplied(f"the refund's order could not be read ({exc.code})") from exc
         return NotificationOutcome.APPLIED if recorded is not None else NotificationOutcome.NOT_OURS
 
-    async def _find_payment(self, transaction_id: str, ref_id: str | None) -> Payment | None:
+    async def _find_payment(self, transaction_id: str, ref_ids: Iterable[str]) -> Payment | None:
+        """The payment recording `transaction_id`, else the attempt the transaction names."""
         async with self._database.reading() as conn:
             for payment_id in await payment_rows.fetch_payment_ids_by_transaction_id(conn, transaction_id):
                 return await payment_rows.fetch_payment(conn, payment_id)
-            return await payment_rows.fetch_payment_by_ref_id(conn, ref_id) if ref_id else None
+            for ref_id in ref_ids:
+                payment = await payment_rows.fetch_payment_by_ref_id(conn, ref_id)
+                if payment is not None:
+                    return payment
+        return None

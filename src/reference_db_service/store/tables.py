@@ -79,8 +79,8 @@ orders = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("payment_status", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("payment_status", String(32), nullable=False),
     # No foreign key: PATCH /orders may name a payment this service has not seen (yet).
     Column("payment_id", String(128)),
     Column("currency", String(3), nullable=False),
@@ -106,7 +106,7 @@ payments = Table(
     Column("id", String(128), primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
     Column("customer_id", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
     Column("amount_cents", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("refunded_cents", BigInteger),  # null until a refund or void

@@ -6,7 +6,7 @@ are written into the store directly, as the pay flow would have left them. Time 
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from payment_service.api.app import create_app
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeOutcomeKind, ChargeRequest, Payment, PaymentStatus
 from payment_service.gateway.client import AuthorizeNetGateway
@@ -25,7 +26,7 @@ from payment_service.store import payments as payment_rows
 from payment_service.worker.main import serve_worker
 from tests.integration.conftest import VISA, Shop, app_client, card_body, store_rows
 from tests.support.events import wait_until
-from tests.support.simulator import ManualClock, SimulatorHandle
+from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
 DEADLINE_S = 10
 DECLINE_ZIP = "46282"  # the simulator declines charges billed to this ZIP (reason 2)
@@ -39,6 +40,14 @@ def outbox_types(settings: Settings, order_id: str) -> list[str]:
 
 def with_short_read_timeout(settings: Settings) -> Settings:
     return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
+
+
+@pytest.fixture(scope="module", params=["lenient", "strict"])
+def simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorHandle]:
+    """Each test twice: against the simulator's generous answers, and against its strict ones (no
+    `transrefId`, `requestedAmount` or `totalNumInResultSet`; settled-batch dates read as merchant-local)."""
+    with run_simulator(strict=request.param == "strict") as handle:
+        yield handle
 
 
 @pytest.fixture
@@ -187,6 +196,7 @@ class TestReconcileUnknownCharges:
                 ),
                 invoice_number=attempt.invoice_number,
                 ref_id=attempt.ref_id,
+                description=describe_attempt(attempt.ref_id, attempt.order_id),
             )
         )
         assert outcome.kind is ChargeOutcomeKind.APPROVED
@@ -423,7 +433,8 @@ class TestReconcilerLoop:
         try:
 
             async def approved() -> bool:
-                return (await fetch(resources, body["id"])).status is PaymentStatus.APPROVED
+                paid = (shop.db.get_order(order_id) or {}).get("status") == "paid"
+                return paid and (await fetch(resources, body["id"])).status is PaymentStatus.APPROVED
 
             await wait_until(approved, timeout_s=DEADLINE_S, interval_s=0.02)
         finally:

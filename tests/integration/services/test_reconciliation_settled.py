@@ -5,7 +5,7 @@ simulator) never reach the charges of the other reconciler tests.
 """
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +13,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from payment_service.domain.charge_identity import describe_attempt
 from payment_service.domain.money import Money
 from payment_service.domain.payments import (
     CardDetails,
@@ -35,7 +36,15 @@ from tests.integration.services.test_reconciliation import (
     reconciler_for,
     unique_ref_id,
 )
-from tests.support.simulator import ManualClock, SimulatorHandle
+from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
+
+
+@pytest.fixture(scope="module", params=["lenient", "strict"])
+def simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorHandle]:
+    """Each test twice: against the simulator's generous answers, and against its strict ones (no
+    `transrefId`, `requestedAmount` or `totalNumInResultSet`; settled-batch dates read as merchant-local)."""
+    with run_simulator(strict=request.param == "strict") as handle:
+        yield handle
 
 
 @pytest.fixture
@@ -50,8 +59,15 @@ def methods_received(simulator: SimulatorHandle, *, since: int) -> list[str]:
 
 
 def visa_charge(*, amount: Money, invoice_number: str, ref_id: str) -> ChargeRequest:
+    """A charge as the pay flow sends it: the attempt's id in the order description too."""
     card = CardDetails.parse(number=VISA, expiration="2031-12", cvv="123", today=datetime.now(UTC).date())
-    return ChargeRequest(amount=amount, payment_method=card, invoice_number=invoice_number, ref_id=ref_id)
+    return ChargeRequest(
+        amount=amount,
+        payment_method=card,
+        invoice_number=invoice_number,
+        ref_id=ref_id,
+        description=describe_attempt(ref_id, invoice_number),
+    )
 
 
 class TestReconcileSettledCharges:

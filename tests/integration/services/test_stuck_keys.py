@@ -40,7 +40,8 @@ async def leave_key_in_flight(resources: Resources, *, customer_id: str, order_i
     """What a request that died right after sending its charge leaves behind: the claimed key and the attempt."""
     now = datetime.now(UTC)
     card = CardDetails.parse(number=VISA, expiration="2031-12", cvv="123", today=now.date())
-    fingerprint = PayCommand(order_id=order_id, payment_method=card).fingerprint()
+    secret = Settings().api.fingerprint_secret.get_secret_value().encode()  # the default, as the tests' settings
+    fingerprint = PayCommand(order_id=order_id, payment_method=card).fingerprint(secret)
     attempt = Payment(
         payment_id="pay_01STUCKKEY0000001",
         order_id=order_id,

@@ -91,11 +91,23 @@ class TestNonces:
         assert again["messages"]["message"][0]["code"] == "E00114"
         assert len(await gateway.ledger()) == 1
 
-    async def test_a_nonce_expires_after_fifteen_minutes(self, gateway: Gateway) -> None:
+    async def test_a_nonce_expires_after_fifteen_minutes_with_e00115(self, gateway: Gateway) -> None:
         opaque = await self.nonce(gateway)
         gateway.clock.advance(minutes=15, seconds=1)
         answer = await gateway.transact(self.with_nonce(opaque, "INV-1"))
-        assert answer["messages"]["message"][0]["code"] == "E00114"
+        # The live gateway tells an expired token (E00115) from an invalid one (E00114).
+        assert answer["messages"]["message"][0]["code"] == "E00115"
+        assert len(await gateway.ledger()) == 0
+
+    async def test_a_charge_in_a_currency_the_merchant_does_not_take_gets_reason_39(self, gateway: Gateway) -> None:
+        transaction = make_charge(invoice_number="INV-39")
+        first, second, *rest = transaction.items()  # transactionType, amount: currencyCode follows them
+        in_euros = dict([first, second, ("currencyCode", "EUR"), *rest])
+
+        answer = await gateway.transact(in_euros)
+
+        assert reason_of(answer) == ("3", "39")
+        assert len(await gateway.ledger()) == 0
 
     async def test_an_invalid_card_gets_no_nonce(self, gateway: Gateway) -> None:
         response = await gateway.client.post(

@@ -36,7 +36,7 @@ def make_charge_request(**overrides: Any) -> ChargeRequest:
         payment_method=make_card(),
         invoice_number="ORD-7731",
         ref_id="att-7731-1",
-        line_items=make_line_items(2, unit_price="12.495"),
+        line_items=make_line_items(2, unit_price="12.49"),
         customer_id="cust-88",
         customer_email="jo@example.test",
         bill_to=make_bill_to(),

@@ -47,6 +47,7 @@ class TestChargeRequest:
         assert list(transaction) == [
             "transactionType",
             "amount",
+            "currencyCode",
             "payment",
             "order",
             "lineItems",
@@ -82,6 +83,24 @@ class TestChargeRequest:
     )
     def test_amounts_are_decimal_strings_with_two_places(self, amount: str, expected: str) -> None:
         assert transaction_of(charge_document(amount=Money.of(amount)))["amount"] == expected
+
+    def test_the_orders_currency_is_sent_after_the_amount(self) -> None:
+        transaction = transaction_of(charge_document(amount=Money.of("5000", "JPY"), line_items=(), tax_amount=None))
+
+        assert list(transaction)[:4] == ["transactionType", "amount", "currencyCode", "payment"]
+        assert (transaction["amount"], transaction["currencyCode"]) == ("5000", "JPY")
+
+    @pytest.mark.parametrize(
+        ("amount", "currency", "expected"),
+        [("1.235", "KWD", "1.235"), ("1.2", "KWD", "1.200"), ("5000", "JPY", "5000"), ("59.97", "USD", "59.97")],
+    )
+    def test_amounts_have_their_currencys_minor_unit_digits(self, amount: str, currency: str, expected: str) -> None:
+        assert wire.format_amount(Decimal(amount), currency) == expected
+
+    @pytest.mark.parametrize(("amount", "currency"), [("59.97", "JPY"), ("1.2355", "KWD"), ("12.495", "USD")])
+    def test_more_decimals_than_the_currency_has_are_refused_never_rounded(self, amount: str, currency: str) -> None:
+        with pytest.raises(ValueError, match="more decimals"):
+            wire.format_amount(Decimal(amount), currency)
 
     def test_amount_in_exponent_form_is_written_plainly(self) -> None:
         assert wire.format_amount(Decimal("1E+3")) == "1000.00"

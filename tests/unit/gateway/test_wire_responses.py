@@ -185,7 +185,7 @@ class TestReadUnsettledList:
         page = wire.read_unsettled_list(document)
 
         assert [row.transaction_id for row in page.transactions] == ["5"]
-        assert page.total_count == 1
+        assert page.total_count is None  # not sent: never guessed from the page
 
     def test_no_records_is_an_empty_page(self) -> None:
         document = {"messages": {"resultCode": "Ok", "message": [{"code": "I00004", "text": "No records found."}]}}
@@ -193,4 +193,4 @@ class TestReadUnsettledList:
         page = wire.read_unsettled_list(document)
 
         assert page.transactions == ()
-        assert page.total_count == 0
+        assert page.total_count is None

@@ -7,6 +7,7 @@ from payment_service.domain.payments import CardDetails, OpaqueData
 from payment_service.services.payments import PayCommand, invoice_number_for, new_payment_id
 
 VISA = CardDetails.parse(number="4111111111111111", expiration="2030-12", cvv="123", today=date(2026, 1, 1))
+SECRET = b"test-fingerprint-secret"
 
 
 class TestPaymentIds:
@@ -41,7 +42,7 @@ class TestFingerprint:
         one = PayCommand("1001", VISA, customer_id="42", amount=Decimal("59.97"))
         two = PayCommand("1001", VISA, customer_id="42", amount=Decimal("59.970"))
 
-        assert one.fingerprint() == two.fingerprint()
+        assert one.fingerprint(SECRET) == two.fingerprint(SECRET)
 
     def test_any_difference_changes_it(self) -> None:
         base = PayCommand("1001", VISA)
@@ -51,10 +52,30 @@ class TestFingerprint:
             PayCommand("1001", OpaqueData("COMMON.ACCEPT.INAPP.PAYMENT", SecretStr("nonce"))),
         ]
 
-        assert all(other.fingerprint() != base.fingerprint() for other in others)
+        assert all(other.fingerprint(SECRET) != base.fingerprint(SECRET) for other in others)
+
+    def test_another_card_with_the_same_brand_and_last_four_changes_it(self) -> None:
+        # 4012888888881881 and 4000000000041881 are both Visa ending 1881; expiry differs too on its own.
+        one = CardDetails.parse(number="4012888888881881", expiration="2030-12", cvv="123", today=date(2026, 1, 1))
+        other_number = CardDetails.parse(
+            number="4000000000041881", expiration="2030-12", cvv="123", today=date(2026, 1, 1)
+        )
+        other_expiry = CardDetails.parse(
+            number="4012888888881881", expiration="2031-01", cvv="123", today=date(2026, 1, 1)
+        )
+        assert (one.brand, one.last4) == (other_number.brand, other_number.last4)
+
+        base = PayCommand("1001", one).fingerprint(SECRET)
+
+        assert PayCommand("1001", other_number).fingerprint(SECRET) != base
+        assert PayCommand("1001", other_expiry).fingerprint(SECRET) != base
+
+    def test_it_is_keyed_by_the_server_secret(self) -> None:
+        # A plain digest of a card number can be reversed by trying numbers; a keyed one cannot without the key.
+        assert PayCommand("1001", VISA).fingerprint(SECRET) != PayCommand("1001", VISA).fingerprint(b"another")
 
     def test_it_holds_no_card_data(self) -> None:
-        fingerprint = PayCommand("1001", VISA).fingerprint()
+        fingerprint = PayCommand("1001", VISA).fingerprint(SECRET)
 
         assert len(fingerprint) == 64
         assert "4111" not in fingerprint
