@@ -7,12 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run test test-postgres lint format bench clean kafka-start kafka-stop
+.PHONY: help install run test test-postgres image-test lint format bench clean kafka-start kafka-stop
 
 help:
 	@echo "make run    - Kafka, reference db-service (seeded), Authorize.Net simulator, payment API and worker"
 	@echo "make test   - ruff format check, ruff, mypy (strict), import-linter, pytest (starts its own Kafka)"
 	@echo "make test-postgres - the store and db-service integration tests on a throwaway PostgreSQL (not in CI)"
+	@echo "make image-test - build deploy/Containerfile with buildah on a local Debian base and test the image (root; not in CI)"
 	@echo "make lint   - the static checks only"
 	@echo "make bench  - benchmarks (see bench/README.md)"
 	@echo "make clean  - remove the virtualenv, caches, Kafka jars and local data"
@@ -49,6 +50,12 @@ test-postgres: $(STAMP)
 	trap 'scripts/postgres/postgres.sh stop' EXIT; \
 	url=$$(scripts/postgres/postgres.sh start) && \
 	PATH="$(CURDIR)/$(BIN):$$PATH" PAYMENTS_TEST_POSTGRES_URL=$$url $(BIN)/pytest $(POSTGRES_TESTS)
+
+# Builds the image on a Debian base made with mmdebstrap (cached in var/image/), then runs tests/image/
+# against it: --help of each command, non-root user, no repository files or caches, and a payment
+# through the API started from the image. Installs buildah and mmdebstrap with apt-get when missing.
+image-test: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/image/image-test.sh
 
 format: $(STAMP)
 	$(BIN)/ruff format .

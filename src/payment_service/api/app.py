@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from payment_service import tracing
 from payment_service.api import admin, health, payments, webhooks
 from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(health.router)
     app.add_middleware(RequestContextMiddleware)
+    tracing.instrument_app(app)
     return app
 
 

@@ -15,6 +15,8 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payment_service import tracing
+
 log = structlog.get_logger(__name__)
 
 _request_id: ContextVar[str | None] = ContextVar("payment_service_request_id", default=None)
@@ -50,7 +52,8 @@ class RequestContextMiddleware:
                 incoming_trace = value.decode("latin-1")
         if request_id is None or not _REQUEST_ID.fullmatch(request_id):
             request_id = os.urandom(12).hex()
-        traceparent = _child_traceparent(incoming_trace)
+        # With tracing on, the server span (continuing the client's trace) is current here.
+        traceparent = tracing.current_traceparent() or _child_traceparent(incoming_trace)
         request_id_header = (b"x-request-id", request_id.encode())
         started = False
 

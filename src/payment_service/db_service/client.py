@@ -20,8 +20,10 @@ from typing import Final, TypeVar
 import aiohttp
 import orjson
 import structlog
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
+from payment_service import tracing
 from payment_service.db_service.wire import (
     CustomerWire,
     OrderWire,
@@ -177,6 +179,15 @@ class DbServiceClient:
 
     async def _send(
         self, method: str, path: str, *, params: Mapping[str, str] | None = None, content: bytes | None = None
+    ) -> _Answer:
+        # One span per call, its retries (each an aiohttp client span) inside it.
+        with tracing.span(f"db-service {method} {path.partition('/')[0]}", kind=SpanKind.CLIENT) as span:
+            answer = await self._send_with_retries(method, path, params=params, content=content)
+            tracing.annotate(span, {"url.path": f"/{path}", "http.response.status_code": answer.status_code})
+            return answer
+
+    async def _send_with_retries(
+        self, method: str, path: str, *, params: Mapping[str, str] | None, content: bytes | None
     ) -> _Answer:
         headers = _context_headers()
         if content is not None:

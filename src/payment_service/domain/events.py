@@ -149,3 +149,5 @@ class OutboundEvent:
     key: str  # the order id: per-order ordering on the topic
     data: bytes  # JSON of the payload model
     occurred_at: datetime
+    # W3C trace context of the request that wrote it (only with tracing on): its record continues that trace.
+    traceparent: str | None = None

@@ -28,7 +28,9 @@ from typing import Any, Final, TypeVar, assert_never
 
 import aiohttp
 import structlog
+from opentelemetry.trace import SpanKind
 
+from payment_service import tracing
 from payment_service.domain.charge_identity import echoed_ref_ids
 from payment_service.domain.errors import (
     ChargeRequestInvalid,
@@ -194,13 +196,16 @@ class AuthorizeNetGateway:
 
     async def _transact(self, api_request: wire.ApiRequest, fields: dict[str, Any]) -> ChargeOutcome:
         started = time.perf_counter()
-        try:
-            document = await self._exchange(api_request)
-            outcome = classify_transaction(wire.read_create_transaction(document))
-        except (_NoAnswer, wire.WireFormatError) as exc:
-            log.warning("gateway.outcome_unknown", reason=str(exc), elapsed_ms=_elapsed_ms(started), **fields)
-            return ChargeOutcome(ChargeOutcomeKind.UNKNOWN, NO_ANSWER)
-        _log_outcome(outcome, elapsed_ms=_elapsed_ms(started), **fields)
+        with tracing.span(f"authorize.net {fields['operation']}", kind=SpanKind.CLIENT) as span:
+            try:
+                document = await self._exchange(api_request)
+                outcome = classify_transaction(wire.read_create_transaction(document))
+            except (_NoAnswer, wire.WireFormatError) as exc:
+                log.warning("gateway.outcome_unknown", reason=str(exc), elapsed_ms=_elapsed_ms(started), **fields)
+                tracing.annotate(span, {"payment.gateway.outcome": ChargeOutcomeKind.UNKNOWN.value})
+                return ChargeOutcome(ChargeOutcomeKind.UNKNOWN, NO_ANSWER)
+            _log_outcome(outcome, elapsed_ms=_elapsed_ms(started), **fields)
+            tracing.annotate(span, _span_attributes(outcome))
         return outcome
 
     # ------------------------------------------------------------ look-ups
@@ -383,12 +388,14 @@ class AuthorizeNetGateway:
     async def _query(
         self, api_request: wire.ApiRequest, *, tolerated: str | None = None
     ) -> tuple[wire.ApiResult, wire.JsonObject]:
-        try:
-            document = await self._exchange(api_request)
-            result = wire.read_result(document)
-        except (_NoAnswer, wire.WireFormatError) as exc:
-            log.warning("gateway.query_unanswered", method=api_request.method, reason=str(exc))
-            raise GatewayUnavailable(f"no usable answer from the gateway to {api_request.method}") from exc
+        with tracing.span(f"authorize.net {api_request.method}", kind=SpanKind.CLIENT) as span:
+            try:
+                document = await self._exchange(api_request)
+                result = wire.read_result(document)
+            except (_NoAnswer, wire.WireFormatError) as exc:
+                log.warning("gateway.query_unanswered", method=api_request.method, reason=str(exc))
+                raise GatewayUnavailable(f"no usable answer from the gateway to {api_request.method}") from exc
+            tracing.annotate(span, {"payment.gateway.result_codes": ",".join(result.codes)})
         if result.is_ok or (tolerated is not None and tolerated in result.codes):
             return result, document
         codes = ",".join(result.codes)
@@ -464,6 +471,17 @@ def _log_outcome(outcome: ChargeOutcome, **fields: Any) -> None:
             log.info("gateway.transaction_answered", soft_decline=outcome.soft_decline, **fields)
         case _ as unreachable:
             assert_never(unreachable)
+
+
+def _span_attributes(outcome: ChargeOutcome) -> dict[str, str]:
+    # Identifiers and codes only: never the request, which holds card data.
+    result = outcome.result
+    codes = {
+        "payment.gateway.transaction_id": result.transaction_id,
+        "payment.gateway.response_code": result.response_code,
+        "payment.gateway.reason_code": result.reason_code,
+    }
+    return {"payment.gateway.outcome": outcome.kind.value} | {name: value for name, value in codes.items() if value}
 
 
 def _elapsed_ms(started: float) -> int:

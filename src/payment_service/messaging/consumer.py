@@ -28,10 +28,13 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import structlog
+from opentelemetry.trace import SpanKind
 
+from payment_service import tracing
 from payment_service.domain.errors import InvalidEvent, PaymentServiceError
 from payment_service.messaging import metrics
 from payment_service.messaging.client import KafkaConsumerClient, MessagingError, Record, TopicPartition
@@ -226,7 +229,12 @@ class EventConsumer:
             with structlog.contextvars.bound_contextvars(**where):
                 await self._dead_letter(record, exc.reason, exc.message, stopping)
             return
-        with structlog.contextvars.bound_contextvars(**where, event_id=event.event_id, traceparent=event.traceparent):
+        with (
+            _processing_span(record, event),
+            structlog.contextvars.bound_contextvars(
+                **where, event_id=event.event_id, traceparent=tracing.current_traceparent() or event.traceparent
+            ),
+        ):
             await self._handle(record, event, stopping)
 
     async def _handle(self, record: Record, event: CloudEvent, stopping: asyncio.Event) -> None:
@@ -274,6 +282,23 @@ class EventConsumer:
                 metrics.DEAD_LETTERS.labels(reason=reason).inc()
                 log.warning("consumer.dead_lettered", reason=reason, error=error)
                 return
+
+
+def _processing_span(record: Record, event: CloudEvent) -> AbstractContextManager[object]:
+    """A consumer span continuing the trace in the record's `traceparent`; nothing is built with tracing off."""
+    if not tracing.is_enabled():
+        return contextlib.nullcontext()
+    attributes: dict[str, str | int] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": record.topic,
+        "messaging.destination.partition.id": str(record.partition),
+        "messaging.kafka.offset": record.offset,
+        "messaging.message.id": event.event_id,
+    }
+    return tracing.span(
+        f"{record.topic} process", kind=SpanKind.CONSUMER, parent=event.traceparent, attributes=attributes
+    )
 
 
 async def _pause_unless_stopping(delay_s: float, stopping: asyncio.Event) -> None:

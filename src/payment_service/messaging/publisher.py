@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from payment_service import tracing
 from payment_service.domain.errors import MessagingUnavailable
 from payment_service.domain.events import EventStream, OutboundEvent
 from payment_service.messaging import client
@@ -103,15 +104,14 @@ class EventPublisher:
             MessagingUnavailable: the broker is unreachable, timed out, or refused a record; none of
                 the events should be taken as sent.
         """
-        records = []
-        for event in events:
-            encoded = encode_event(event)
-            records.append(
-                OutgoingRecord(
-                    self.topic_for(event.stream), key=encoded.key, value=encoded.value, headers=encoded.headers
-                )
-            )
-        return await self._send(records)
+        topics = [self.topic_for(event.stream) for event in events]
+        messages = [(topic, event.event_id, event.traceparent) for topic, event in zip(topics, events, strict=True)]
+        with tracing.producer_spans(messages) as traceparents:
+            records = []
+            for topic, event, traceparent in zip(topics, events, traceparents, strict=True):
+                encoded = encode_event(event, traceparent=traceparent)
+                records.append(OutgoingRecord(topic, key=encoded.key, value=encoded.value, headers=encoded.headers))
+            return await self._send(records)
 
     async def publish_dead_letter(self, record: Record, *, reason: str, error: str) -> Delivery:
         """Copy a consumed record to the dead-letter topic with why and where it came from.

@@ -69,8 +69,8 @@ REFUNDS = Counter(
 )
 CHARGE_REVERSALS = Counter(
     "payment_service_charge_reversals",
-    "Approved charges given back automatically because the order could no longer take them, by the db-service's reason.",
-    ["reason"],
+    "Approved charges the order refused (db-service reason), by whether they were given back or left for a person.",
+    ["reason", "result"],
 )
 UNSETTLED_REFUNDS = Gauge(
     "payment_service_unsettled_refunds", "Refunds whose outcome is unknown, as of the refund reconciler's last round."

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Final
 from uuid import uuid4
 
+from payment_service import tracing
 from payment_service.domain.events import (
     CustomerAddress,
     CustomerSummary,
@@ -58,6 +59,7 @@ def payment_events(payment: Payment, context: OrderContext | None) -> list[Outbo
     if payment.status not in PUBLISHED_STATUSES:
         return []
     occurred_at = payment.updated_at
+    traceparent = tracing.current_traceparent()
     events = [
         OutboundEvent(
             event_id=str(uuid4()),
@@ -67,6 +69,7 @@ def payment_events(payment: Payment, context: OrderContext | None) -> list[Outbo
             key=payment.order_id,
             data=payment_record(payment).model_dump_json().encode(),
             occurred_at=occurred_at,
+            traceparent=traceparent,
         )
     ]
     if payment.status is PaymentStatus.APPROVED:

@@ -76,7 +76,7 @@ from payment_service.store.database import Database
 log = structlog.get_logger(__name__)
 
 NOT_FOUND_MESSAGE: Final = "No transaction was found at the gateway; the card was not charged."
-UNCONFIRMED_MESSAGE: Final = "A gateway transaction matches but names no attempt; a person must decide."
+UNCONFIRMED_MESSAGE: Final = "Gateway transaction {} matches but names no attempt; a person must decide."
 # Gateway statuses that leave a payment as it is: still held, or a value we cannot read.
 _UNDECIDED: Final = frozenset({PaymentStatus.HELD_FOR_REVIEW, PaymentStatus.UNKNOWN, PaymentStatus.PROCESSING})
 _MAX_PAGES: Final = 100_000  # the gateway's own bound on `paging.offset`
@@ -484,13 +484,18 @@ class Reconciler:
             transaction_id=details.transaction_id,
             gateway_status=details.gateway_status,
         )
-        if payment.status is PaymentStatus.UNKNOWN:
+        message = UNCONFIRMED_MESSAGE.format(details.transaction_id)
+        if (
+            payment.status is PaymentStatus.UNKNOWN
+            and payment.gateway is not None
+            and payment.gateway.message == message
+        ):
             return ReconcileResult.UNCONFIRMED, None
-        # A crashed attempt (`processing`) becomes `unknown`, where operators and their commands look.
+        # Recorded on the payment (a crashed `processing` attempt becomes `unknown`), where operators look.
         unknown = replace(
             payment,
             status=PaymentStatus.UNKNOWN,
-            gateway=replace(payment.gateway or GatewayResult(), message=UNCONFIRMED_MESSAGE),
+            gateway=replace(payment.gateway or GatewayResult(), message=message),
             version=payment.version + 1,
             updated_at=now,
         )
@@ -525,8 +530,9 @@ class Reconciler:
         except PaymentVersionConflict:
             log.info("reconciler.payment_changed_meanwhile", payment_id=changed.payment_id)
             return ReconcileResult.CONFLICT, None
-        elapsed_s = (changed.updated_at - (previous.sent_at or previous.created_at)).total_seconds()
-        metrics.TIME_TO_RESOLVE.labels(from_status=previous.status.value).observe(max(elapsed_s, 0.0))
+        if changed.status is not PaymentStatus.UNKNOWN:  # an unconfirmed match is not resolved yet
+            elapsed_s = (changed.updated_at - (previous.sent_at or previous.created_at)).total_seconds()
+            metrics.TIME_TO_RESOLVE.labels(from_status=previous.status.value).observe(max(elapsed_s, 0.0))
         log.info(
             "payment.reconciled",
             payment_id=changed.payment_id,

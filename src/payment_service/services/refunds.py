@@ -213,8 +213,7 @@ class RefundService:
         Voids it when unsettled, refunds it once settled; recorded and published like any refund. None
         when nothing is left to give back. Raises as `refund` (the caller logs; the next look retries).
         """
-        metrics.CHARGE_REVERSALS.labels(reason=reason).inc()
-        log.error("payment.charge_reversing", payment_id=payment.payment_id, order_id=payment.order_id, reason=reason)
+        log.warning("payment.charge_reversing", payment_id=payment.payment_id, order_id=payment.order_id, reason=reason)
         async with self._database.reading() as conn:
             current = await payment_rows.fetch_payment(conn, payment.payment_id)
             taken = taken_amount(await refund_rows.fetch_refunds_for_payment(conn, payment.payment_id))
@@ -595,15 +594,19 @@ async def reverse_refused_charge(refunds: RefundService | None, payment: Payment
 
     Called by the pay flow and the reconciler when the order update after an approval answers 409
     (`OrderUpdate.ORDER_CANCELLED`, `ORDER_ALREADY_PAID`; `reason` is its value). A
-    reversal that cannot be made now is logged as an error and counted (`payment_service_charge_reversals`),
+    reversal that cannot be made now is logged as an error and counted (`payment_service_charge_reversals`
+    with `result="left_for_a_person"`),
     and the payment is returned unchanged: an operator refunds it (`POST /payments/{id}/refunds`).
     """
     if refunds is None:
+        metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
         log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=reason)
         return payment
     try:
         await refunds.reverse_charge(payment, reason=reason)
     except Exception:  # the charge stands approved; a person must give it back
+        metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
         log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=reason)
         return payment
+    metrics.CHARGE_REVERSALS.labels(reason=reason, result="given_back").inc()
     return await refunds.current_payment(payment.payment_id)

@@ -50,6 +50,8 @@ outbox = Table(
     Column("published_at", UtcDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", UtcDateTime, nullable=True),
+    # The trace the event was written in (W3C traceparent), continued by its Kafka record; None untraced.
+    Column("traceparent", String(55), nullable=True),
 )
 Index(
     "ix_outbox_unpublished",
@@ -61,7 +63,17 @@ Index(
 
 _INSERT_EVENT = Statement(
     insert(outbox),
-    column_keys=("event_id", "stream", "event_type", "subject", "key", "data", "occurred_at", "attempts"),
+    column_keys=(
+        "event_id",
+        "stream",
+        "event_type",
+        "subject",
+        "key",
+        "data",
+        "occurred_at",
+        "attempts",
+        "traceparent",
+    ),
 )
 
 
@@ -87,6 +99,7 @@ async def add_events(conn: AsyncConnection, events: Sequence[OutboundEvent]) -> 
                 "data": e.data,
                 "occurred_at": e.occurred_at,
                 "attempts": 0,
+                "traceparent": e.traceparent,
             }
             for e in events
         ],
@@ -112,6 +125,7 @@ def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:
             key=row["key"],
             data=row["data"],
             occurred_at=row["occurred_at"],
+            traceparent=row["traceparent"],
         ),
     )
 

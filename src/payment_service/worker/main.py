@@ -28,6 +28,7 @@ from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundService
 from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings, WorkerSettings
+from payment_service.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +36,7 @@ log = structlog.get_logger(__name__)
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly (blocking)."""
     configure_logging(settings.log)
+    configure_tracing("payment-service-worker")
     serve_metrics(settings.worker)
     asyncio.run(serve_worker(settings, handle_signals=True))
 

@@ -23,7 +23,7 @@ from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, ChargeRequest, GatewayResult, Payment, PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services import metrics
-from payment_service.services.reconciliation import Reconciler, ReconcileResult
+from payment_service.services.reconciliation import UNCONFIRMED_MESSAGE, Reconciler, ReconcileResult
 from payment_service.settings import GatewaySettings, ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
 from tests.integration.conftest import MASTERCARD, VISA, Shop, app_client, build_settings, card_body, store_rows
@@ -31,6 +31,7 @@ from tests.support.db_service import DbServiceHandle
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
 VISA_1881, OTHER_VISA_1881 = "4012888888881881", "4000000000041881"  # both Visa ending 1881
+ORDER_TOTAL = Money.of("59.97")  # what `Shop.order` prices an order at
 SKEW = timedelta(minutes=7)  # the gateway's clock behind ours
 GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, page_size=2)
 
@@ -41,7 +42,8 @@ def gateway_clock() -> datetime:
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorHandle]:
-    with run_simulator(strict=True, clock=gateway_clock) as handle:
+    # The merchant account takes KWD too (three decimals); EUR stays refused (reason 39).
+    with run_simulator(strict=True, clock=gateway_clock, accepted_currencies=frozenset({"USD", "KWD"})) as handle:
         yield handle
 
 
@@ -202,6 +204,19 @@ class TestStrictGatewayAnswers:
         assert report.results[payment_id] is ReconcileResult.UNCONFIRMED
         assert await status_of(resources, payment_id) is PaymentStatus.UNKNOWN
         assert metrics.UNCONFIRMED_MATCHES._value.get() == unconfirmed_before + 1
+        async with resources.database.reading() as conn:
+            payment = await payment_rows.fetch_payment(conn, payment_id)
+        assert payment is not None
+        assert payment.gateway is not None
+        assert payment.gateway.transaction_id is None  # not adopted
+        assert payment.gateway.message == UNCONFIRMED_MESSAGE.format(outcome.result.transaction_id)
+        assert shop.db.get_order(order_id)["payment_status"] == "unknown"  # type: ignore[index]
+        # Every later round leaves it as it is (and still never calls it "not charged").
+        again = await reconciler_for(resources, after_grace()).reconcile_once()
+        assert again.results[payment_id] is ReconcileResult.UNCONFIRMED
+        async with resources.database.reading() as conn:
+            unchanged = await payment_rows.fetch_payment(conn, payment_id)
+        assert unchanged == payment
 
 
 class TestCurrency:
@@ -267,7 +282,12 @@ class TestBuildErrors:
 
 
 async def insert_unknown(
-    resources: Resources, shop: Shop, *, ref_id: str, transaction_id: str | None = None
+    resources: Resources,
+    shop: Shop,
+    *,
+    ref_id: str,
+    transaction_id: str | None = None,
+    amount: Money = ORDER_TOTAL,
 ) -> tuple[str, str]:
     """An `unknown` attempt as the pay flow leaves it, for an order of a new customer; (order id, payment id)."""
     customer = shop.customer()
@@ -278,7 +298,7 @@ async def insert_unknown(
         order_id=order_id,
         customer_id=customer,
         status=PaymentStatus.UNKNOWN,
-        amount=Money.of("59.97"),
+        amount=amount,
         invoice_number=order_id,
         ref_id=ref_id,
         card_last4="1111",
@@ -462,3 +482,30 @@ class TestGatewayLookUpsByRefId:
         assert found.transaction_id == outcome.result.transaction_id
         assert settled is not None
         assert settled.transaction_id == outcome.result.transaction_id
+
+
+class TestThreeDecimalCurrency:
+    async def test_a_lost_kwd_charge_is_sent_to_the_fils_and_matched_by_its_exact_amount(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # Formerly sent as 1.24 (rounded to cents): the reconciler then never matched 1.235 and failed it.
+        amount = Money(Decimal("1.235"), "KWD")
+        order_id, payment_id = await insert_unknown(resources, shop, ref_id="01KWDATTEMPT00001", amount=amount)
+        card = CardDetails.parse(number=VISA, expiration="2031-12", cvv="123", today=datetime.now(UTC).date())
+        outcome = await resources.gateway.charge(
+            ChargeRequest(
+                amount=amount,
+                payment_method=card,
+                invoice_number=order_id,
+                ref_id="01KWDATTEMPT00001",
+                description=describe_attempt("01KWDATTEMPT00001", order_id),
+            )
+        )
+        assert outcome.result.transaction_id is not None
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+
+        (entry,) = simulator.transactions(invoice_number=order_id)
+        assert Decimal(entry["amount"]) == Decimal("1.235")
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
+        assert await status_of(resources, payment_id) is PaymentStatus.APPROVED

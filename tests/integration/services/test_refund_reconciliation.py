@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from payment_service.api.app import create_app
 from payment_service.domain.money import Money
@@ -281,8 +282,12 @@ class TestChargesTheOrderRefused:
             refunds=refunds,
         )
 
+        reversals = {"reason": "order_cancelled", "result": "given_back"}
+        before = REGISTRY.get_sample_value("payment_service_charge_reversals_total", reversals) or 0.0
+
         report = await reconciler.reconcile_once()
 
+        assert REGISTRY.get_sample_value("payment_service_charge_reversals_total", reversals) == before + 1
         assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
         (charge,) = simulator.transactions(invoice_number=order_id)
         assert charge["status"] == "voided"
