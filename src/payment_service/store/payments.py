@@ -197,3 +197,9 @@ async def fetch_payment_ids_by_transaction_id(conn: AsyncConnection, transaction
     """The payments recording gateway transaction `transaction_id` (at most one, unless something went wrong)."""
     rows = await conn.execute(select(payments.c.payment_id).where(payments.c.transaction_id == transaction_id))
     return [row[0] for row in rows]
+
+
+async def fetch_payment_by_ref_id(conn: AsyncConnection, ref_id: str) -> Payment | None:
+    """The attempt that sent `ref_id` (unique per attempt) to the gateway."""
+    row = (await conn.execute(select(payments).where(payments.c.ref_id == ref_id))).mappings().first()
+    return payment_from_row(row) if row is not None else None
