@@ -15,11 +15,14 @@ import httpx
 import pytest
 
 from payment_service.api.app import create_app
+from payment_service.domain.payments import PaymentStatus
 from payment_service.domain.refunds import RefundStatus
 from payment_service.resources import Resources, open_resources
+from payment_service.services.reconciliation import ReconcileResult
 from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.settings import ReconcilerSettings, Settings
-from tests.integration.conftest import Shop, app_client, store_rows
+from tests.integration.conftest import MASTERCARD, Shop, app_client, store_rows
+from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
 from tests.support.refunds import paid, refund_service, refunds_in_ledger
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
@@ -69,6 +72,24 @@ def stored_refunds(settings: Settings, payment_id: str) -> list[tuple[str, str]]
         settings, "SELECT amount, status FROM refunds WHERE payment_id = ? ORDER BY created_at", payment_id
     )
     return [(row[0], row[1]) for row in rows]
+
+
+class TestLostChargeUnderClockSkew:
+    async def test_a_charge_lost_with_the_gateway_clock_40_minutes_behind_is_adopted_by_a_fresh_reconciler(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # An earlier charge whose answer was read: the only clue to the gateway's clock a fresh worker has.
+        earlier = await pay(service_settings, shop, (customer := shop.customer()), str(shop.order(customer)["id"]))
+        assert earlier["http_status"] == 201, earlier
+        customer, order_id, payment_id = await pay_lost(service_settings, shop, simulator, "stall_after_commit")
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+        retry = await pay(service_settings, shop, customer, order_id, number=MASTERCARD)
+
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
+        assert await status_of(resources, payment_id) is PaymentStatus.APPROVED
+        assert retry["http_status"] == 409  # paid: the other card is not charged
+        assert [t["status"] for t in simulator.transactions(invoice_number=order_id)] == ["capturedPendingSettlement"]
 
 
 class TestLostRefundUnderClockSkew:
