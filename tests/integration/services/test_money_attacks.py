@@ -15,12 +15,15 @@ import httpx
 import pytest
 
 from payment_service.api.app import create_app
+from payment_service.domain.errors import PaymentNotRefundable, RefundNotAllowed
 from payment_service.domain.payments import PaymentStatus
 from payment_service.domain.refunds import RefundStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services.reconciliation import ReconcileResult
 from payment_service.services.refund_reconciliation import RefundReconciler
+from payment_service.services.refunds import RefundCommand, RefundService
 from payment_service.settings import ReconcilerSettings, Settings
+from payment_service.store import payments as payment_rows
 from tests.integration.conftest import MASTERCARD, Shop, app_client, store_rows
 from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
 from tests.support.refunds import paid, refund_service, refunds_in_ledger
@@ -164,6 +167,82 @@ class TestRacingReplicas:
         assert sorted(answer.status_code for answer in answers) in ([201, 201], [201, 409])
         assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("25.00")]
         assert stored_refunds(service_settings, payment["id"]) == [("25.00", "succeeded")]
+
+
+class _DiesBeforeRecording(RefundService):
+    """A process that dies after the gateway answered and before the answer is stored."""
+
+    async def settle(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the process died here")
+
+
+class TestCrashes:
+    async def test_a_refund_answered_but_never_stored_is_settled_by_a_fresh_reconciler_with_one_gateway_refund(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        dying = _DiesBeforeRecording(
+            database=resources.database,
+            db_service=resources.db_service,
+            gateway=resources.gateway,
+            idempotency_ttl_s=60,
+        )
+        with pytest.raises(RuntimeError, match="died"):
+            await dying.refund(
+                RefundCommand(payment["id"], Decimal("30.00")),
+                requested_by=ADMIN,
+                idempotency_key=None,
+                render=lambda refund: pytest.fail("nothing is rendered by a dead process"),
+            )
+        assert stored_refunds(service_settings, payment["id"]) == [("30.00", "processing")]
+
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.processing_grace_s + 1))
+        settled = await refund_reconciler(resources, clock).reconcile_once()
+        current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
+
+        assert list(settled.values()) == [RefundStatus.SUCCEEDED]
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("30.00")]
+        assert (current["status"], current["refunded_amount"]) == ("partially_refunded", "30.00")
+
+
+class TestReversalRace:
+    async def test_an_admin_refund_racing_the_automatic_reversal_voids_the_charge_once(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        async with resources.database.reading() as conn:
+            stored = await payment_rows.fetch_payment(conn, payment["id"])
+        assert stored is not None
+        url = f"/payments/{payment['id']}/refunds"
+
+        answer, reversal = await asyncio.gather(
+            api_client.post(url, json={}, headers=admin(shop)),
+            refund_service(resources).reverse_charge(stored, reason="order_cancelled"),
+            return_exceptions=True,
+        )
+
+        # Exactly one of them voids it; the other finds nothing left.
+        assert isinstance(answer, httpx.Response)
+        if answer.status_code == 201:
+            assert reversal is None or isinstance(reversal, RefundNotAllowed | PaymentNotRefundable), reversal
+        else:
+            assert answer.status_code in (409, 422), answer.text
+            assert reversal is not None
+            assert not isinstance(reversal, BaseException), reversal
+        charge = next(t for t in simulator.transactions() if t["transId"] == payment["gateway"]["transaction_id"])
+        assert charge["status"] == "voided"
+        assert stored_refunds(service_settings, payment["id"]) == [("100.00", "succeeded")]
 
 
 class TestNothingToGiveBack:
