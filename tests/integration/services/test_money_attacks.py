@@ -41,8 +41,16 @@ def gateway_clock() -> datetime:
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorHandle]:
-    with run_simulator(strict=True, clock=gateway_clock) as handle:
+    # The merchant account takes KWD (three decimals) and JPY (none) too.
+    accepted = frozenset({"USD", "KWD", "JPY"})
+    with run_simulator(strict=True, clock=gateway_clock, accepted_currencies=accepted) as handle:
         yield handle
+
+
+@pytest.fixture
+def service_settings(service_settings: Settings) -> Settings:
+    gateway = service_settings.gateway.model_copy(update={"accepted_currencies": frozenset({"USD", "KWD", "JPY"})})
+    return service_settings.model_copy(update={"gateway": gateway})
 
 
 @pytest.fixture
@@ -300,3 +308,84 @@ class TestNothingToGiveBack:
             Decimal("33.33"),
             Decimal("66.67"),
         ]
+
+
+async def paid_in(api_client: httpx.AsyncClient, shop: Shop, price: str, currency: str) -> dict[str, Any]:
+    customer = shop.customer()
+    product = shop.db.create_product("Brass lamp", price)
+    order = shop.db.create_order(customer, [(str(product["id"]), 1)], currency=currency)
+    response = await api_client.post(
+        "/payments/pay",
+        json={
+            "order_id": str(order["id"]),
+            "payment": {"card": {"number": "4111111111111111", "expiration": "2031-12", "cvv": "123"}},
+        },
+        headers=shop.auth(customer),
+    )
+    assert response.status_code == 201, response.text
+    payment: dict[str, Any] = response.json()
+    return payment
+
+
+class TestCurrencies:
+    async def test_kwd_refunds_to_the_fils_sum_exactly_to_the_capture_and_a_tenth_of_a_fils_is_refused(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        # The reference db-service prices to two decimals; the refunds go to the fils.
+        payment = await paid_in(api_client, shop, "1.24", "KWD")
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+
+        too_precise = await api_client.post(url, json={"amount": "0.6175"}, headers=admin(shop))
+        first = await api_client.post(url, json={"amount": "0.617"}, headers=admin(shop))
+        rest = await api_client.post(url, json={}, headers=admin(shop))
+        current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
+
+        assert too_precise.status_code == 422, too_precise.text
+        assert (first.status_code, rest.status_code) == (201, 201)
+        assert rest.json()["amount"] == "0.623"
+        assert (current["status"], current["refunded_amount"]) == ("refunded", "1.240")
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [
+            Decimal("0.617"),
+            Decimal("0.623"),
+        ]
+
+    async def test_a_jpy_refund_with_sen_is_refused_and_whole_yen_go_back(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        payment = await paid_in(api_client, shop, "5000", "JPY")
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+
+        with_sen = await api_client.post(url, json={"amount": "0.50"}, headers=admin(shop))
+        whole = await api_client.post(url, json={"amount": "1999"}, headers=admin(shop))
+
+        assert with_sen.status_code == 422, with_sen.text
+        assert whole.status_code == 201, whole.text
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("1999")]
+
+
+class TestPaging:
+    async def test_a_lost_refund_behind_more_than_a_page_of_newer_transactions_is_found(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read(service_settings))) as impatient:
+            lost = await impatient.post(url, json={"amount": "10.00"}, headers=admin(shop))
+        assert lost.json()["status"] == "unknown", lost.text
+        for _ in range(3 * GRACE.page_size):  # newer unsettled charges push it past the first pages
+            await paid(api_client, shop)
+
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
+        settled = await refund_reconciler(resources, clock).reconcile_once()
+
+        assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("10.00")]
