@@ -221,3 +221,9 @@ async def fetch_latest_sent_charge(conn: AsyncConnection) -> Payment | None:
         .first()
     )
     return payment_from_row(row) if row is not None else None
+
+
+async def fetch_payment_by_ref_id(conn: AsyncConnection, ref_id: str) -> Payment | None:
+    """The attempt that sent `ref_id` (unique per attempt) to the gateway."""
+    row = (await conn.execute(select(payments).where(payments.c.ref_id == ref_id))).mappings().first()
+    return payment_from_row(row) if row is not None else None
