@@ -300,6 +300,8 @@ class Reconciler:
             sent_at = payment.sent_at or payment.created_at
             if now - sent_at < timedelta(seconds=self._settings.not_found_grace_s):
                 return ReconcileResult.PENDING, None
+            if self.clock_skew_s is None and (await self._skew_on_a_known_charge() or 0.0) < 0:
+                return await self._settle_attempt(payment)  # searched again, as far back as the gateway lags
             return await self._store(
                 payment,
                 mark_not_charged(payment, now=now),
@@ -473,6 +475,23 @@ class Reconciler:
             )
         else:
             log.info("reconciler.clock_skew_measured", skew_s=round(skew_s, 3), payment_id=payment.payment_id)
+
+    async def _skew_on_a_known_charge(self) -> float | None:
+        """The skew measured on our latest approved charge; None when there is none to measure on.
+
+        A fresh reconciler has measured nothing yet: before it calls an attempt not charged, the gateway's
+        clock must be known, or a gateway lagging more than the margin hides the charge from the search.
+        """
+        async with self._database.reading() as conn:
+            known = await payment_rows.fetch_latest_sent_charge(conn)
+        transaction_id = known.gateway.transaction_id if known is not None and known.gateway is not None else None
+        if known is None or transaction_id is None:
+            return None
+        details = await self._gateway.fetch_transaction_details(transaction_id)
+        if details is None:
+            return None
+        self._measure_skew(known, details)
+        return self.clock_skew_s
 
     async def _leave_unconfirmed(self, payment: Payment, details: TransactionDetails, *, now: datetime) -> _Settled:
         """A transaction matches but names no attempt: keep the payment `unknown` for a person, whatever the grace."""
