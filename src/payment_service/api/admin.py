@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from payment_service.api.auth import Principal
+from payment_service.api.bodies import EdgeRoute
 from payment_service.api.dependencies import CurrentCustomer, app_state
 from payment_service.api.schemas import PaymentResponse, ProblemResponse, payment_dict
 from payment_service.domain.dead_letters import DeadLetter, DeadLetterPosition
@@ -37,7 +38,7 @@ _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     422: {"model": ProblemResponse},
 }
 
-router = APIRouter(prefix="/admin", tags=["operations"])
+router = APIRouter(prefix="/admin", tags=["operations"], route_class=EdgeRoute)
 
 
 class ResolveRequest(BaseModel):

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from payment_service.api.bodies import EdgeRoute
 from payment_service.api.dependencies import app_state
 from payment_service.api.openapi import NOT_A_PROBLEM
 from payment_service.domain.errors import PaymentServiceError
@@ -17,7 +18,7 @@ from payment_service.resources import ReadinessCheck
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=EdgeRoute)
 
 READINESS_TIMEOUT_S: Final = 2.0
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from payment_service.api.bodies import read_body, validate_header
+from payment_service.api.bodies import EdgeRoute, read_body, validate_header
 from payment_service.api.dependencies import (
     IDEMPOTENCY_KEY_DESCRIPTION,
     IDEMPOTENCY_KEY_HEADER,
@@ -38,7 +38,7 @@ from payment_service.domain.payments import Payment, PaymentStatus
 from payment_service.services.payments import PayCommand
 from payment_service.store.idempotency import StoredResponse
 
-router = APIRouter(prefix="/payments", tags=["payments"])
+router = APIRouter(prefix="/payments", tags=["payments"], route_class=EdgeRoute)
 
 JSON: Final = "application/json"
 DEFAULT_DECLINE_MESSAGE: Final = "The card was declined. Please use another card or contact your card issuer."

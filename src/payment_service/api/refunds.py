@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from payment_service.api.bodies import ParsedBody, read_body, validate_header
+from payment_service.api.bodies import EdgeRoute, ParsedBody, read_body, validate_header
 from payment_service.api.dependencies import (
     IDEMPOTENCY_KEY_HEADER,
     CurrentCustomer,
@@ -28,7 +28,7 @@ from payment_service.domain.refunds import Refund, RefundStatus
 from payment_service.services.refunds import RefundCommand
 from payment_service.store.idempotency import StoredResponse
 
-router = APIRouter(prefix="/payments", tags=["refunds"])
+router = APIRouter(prefix="/payments", tags=["refunds"], route_class=EdgeRoute)
 
 JSON: Final = "application/json"
 

@@ -9,12 +9,13 @@ from typing import Final
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from payment_service.api.bodies import EdgeRoute
 from payment_service.api.dependencies import app_state
 from payment_service.api.schemas import ProblemResponse
 from payment_service.domain.errors import RequestTooLarge
 from payment_service.gateway.webhooks import SIGNATURE_HEADER
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=EdgeRoute)
 
 _RECEIVED: Final = b'{"received":true}'
 

@@ -153,3 +153,23 @@ class TestSecurityHeaders:
         for answer in answers:
             for name, value in SECURITY_HEADERS:
                 assert answer.headers[name.decode()] == value.decode(), (answer.request.url, name)
+
+
+class TestBodiesFastApiReads:
+    """Routes whose body FastAPI decodes (the admin API) refuse the same bodies the same way."""
+
+    @pytest.mark.parametrize(
+        "body", [b'{"x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", b'{"limit": "\xff\xfe"}'], ids=["deep", "not-utf8"]
+    )
+    async def test_a_deep_or_undecodable_body_answers_422(
+        self, api_client: httpx.AsyncClient, shop: Shop, caplog: pytest.LogCaptureFixture, body: bytes
+    ) -> None:
+        headers = {**shop.auth("ops", roles=("admin",)), **JSON}
+
+        with loop_stalls(caplog) as stalls:
+            response = await api_client.post("/admin/dlq/replay", content=body, headers=headers)
+
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["type"] == "json_invalid"
+        assert stalls == []
