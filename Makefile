@@ -42,7 +42,8 @@ test: lint
 # The tests whose stores and reference db-services can run on PostgreSQL, each on a fresh database of
 # a throwaway cluster (the machine's own server binaries), stopped and deleted even when a test fails.
 POSTGRES_TESTS ?= tests/integration/api tests/integration/services tests/integration/db_service \
-	tests/integration/reference_db tests/integration/messaging tests/integration/store
+	tests/integration/reference_db tests/integration/messaging tests/integration/store \
+	tests/integration/webhooks tests/integration/operations
 
 test-postgres: $(STAMP)
 	export PG_DATA_DIR=$$(mktemp -d /tmp/payments-test-postgres.XXXXXX); \

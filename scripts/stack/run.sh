@@ -29,7 +29,11 @@ case "${1:-}" in
   db)
     reference-db-service seed
     exec reference-db-service serve --port "$STACK_DB_PORT" ;;
-  simulator) exec authorize-net-simulator serve --port "$STACK_SIM_PORT" ;;
+  simulator)
+    # Webhooks go to the payment API, signed with the key the API checks them with.
+    export ANET_SIM_WEBHOOK_URL="http://127.0.0.1:$STACK_API_PORT/webhooks/authorizenet"
+    if [ -n "${PAYMENTS_GATEWAY__SIGNATURE_KEY:-}" ]; then export ANET_SIM_SIGNATURE_KEY=$PAYMENTS_GATEWAY__SIGNATURE_KEY; fi
+    exec authorize-net-simulator serve --port "$STACK_SIM_PORT" ;;
   api) exec payment-service api --port "$STACK_API_PORT" ;;
   worker) exec payment-service worker ;;
   ready) exec python scripts/stack/ready.py ;;

@@ -12,9 +12,12 @@ from pydantic import Field, TypeAdapter
 
 from payment_service.api.auth import Principal, TokenVerifier
 from payment_service.domain.errors import AuthenticationFailed
+from payment_service.messaging.dead_letters import DeadLetterQueue
 from payment_service.resources import Resources
 from payment_service.services.payments import PaymentService
 from payment_service.services.refunds import RefundService
+from payment_service.services.resolutions import ResolutionService
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 
 
@@ -26,6 +29,9 @@ class AppState(TypedDict):
     payments: PaymentService
     refunds: RefundService
     verifier: TokenVerifier
+    webhooks: WebhookService
+    resolutions: ResolutionService
+    dead_letters: DeadLetterQueue
 
 
 def app_state(request: Request) -> AppState:

@@ -28,6 +28,7 @@ from payment_service.domain.errors import (
     NotFound,
     PaymentServiceError,
     PermissionDenied,
+    RequestTooLarge,
 )
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,7 @@ ERROR_STATUS: Final[dict[type[PaymentServiceError], int]] = {
     NotFound: 404,
     Conflict: 409,
     InvalidRequest: 422,
+    RequestTooLarge: 413,
     DependencyUnavailable: 503,
     DbServiceError: 502,
     GatewayError: 502,

@@ -113,9 +113,35 @@ class TestMakeRun:
         # The worker has no HTTP API; its metrics endpoint shows it runs the payment consumer.
         metrics = httpx.get(f"http://127.0.0.1:{stack.ports['worker']}/metrics", timeout=5)
         assert "payment_service_consumer_records_total" in metrics.text
+        _pay_demo_order_and_see_its_webhook_accepted(stack)
 
         os.killpg(stack.process.pid, signal.SIGINT)
         stack.process.wait(timeout=STOP_DEADLINE_S)
         for port in stack.ports.values():
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _pay_demo_order_and_see_its_webhook_accepted(stack: Stack) -> None:
+    """The simulator's notification of a charge reaches the API, signed with the key the API checks."""
+    from payment_service.api.auth import mint_token
+    from payment_service.settings import Settings
+
+    token = mint_token(Settings().auth, customer_id="42", ttl_s=600)
+    card = {"number": "4111111111111111", "expiration": "2030-12", "cvv": "123"}
+    paid = httpx.post(
+        f"http://127.0.0.1:{stack.ports['api']}/payments/pay",
+        json={"order_id": "1001", "payment": {"card": card}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert paid.status_code == 201, paid.text
+    deliveries_url = f"http://127.0.0.1:{stack.ports['simulator']}/_sim/webhooks"
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        deliveries = httpx.get(deliveries_url, timeout=5).json()
+        if any(d["transId"] == paid.json()["gateway"]["transaction_id"] and d["delivered"] for d in deliveries):
+            assert {d["lastStatus"] for d in deliveries} == {200}
+            return
+        time.sleep(0.1)  # another process's state, polled under a deadline
+    pytest.fail(f"no accepted webhook delivery: {deliveries}")
