@@ -7,12 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run test test-postgres image-test lint format bench clean kafka-start kafka-stop
+.PHONY: help install run test test-postgres fuzz image-test lint format bench clean kafka-start kafka-stop
 
 help:
 	@echo "make run    - Kafka, reference db-service (seeded), Authorize.Net simulator, payment API and worker"
 	@echo "make test   - ruff format check, ruff, mypy (strict), import-linter, pytest (starts its own Kafka)"
 	@echo "make test-postgres - the store and db-service integration tests on a throwaway PostgreSQL (not in CI)"
+	@echo "make fuzz   - Schemathesis against the served API, FUZZ_EXAMPLES (default 500) cases per operation"
 	@echo "make image-test - build deploy/Containerfile with buildah on a local Debian base and test the image (root; not in CI)"
 	@echo "make lint   - the static checks only"
 	@echo "make bench  - benchmarks (see bench/README.md)"
@@ -42,13 +43,20 @@ test: lint
 # The tests whose stores and reference db-services can run on PostgreSQL, each on a fresh database of
 # a throwaway cluster (the machine's own server binaries), stopped and deleted even when a test fails.
 POSTGRES_TESTS ?= tests/integration/api tests/integration/services tests/integration/db_service \
-	tests/integration/reference_db tests/integration/messaging tests/integration/store tests/integration/topology
+	tests/integration/reference_db tests/integration/messaging tests/integration/store \
+	tests/integration/webhooks tests/integration/operations tests/integration/topology
 
 test-postgres: $(STAMP)
 	export PG_DATA_DIR=$$(mktemp -d /tmp/payments-test-postgres.XXXXXX); \
 	trap 'scripts/postgres/postgres.sh stop' EXIT; \
 	url=$$(scripts/postgres/postgres.sh start) && \
 	PATH="$(CURDIR)/$(BIN):$$PATH" PAYMENTS_TEST_POSTGRES_URL=$$url $(BIN)/pytest $(POSTGRES_TESTS)
+
+# `make test` runs the same conformance test with a few examples per operation; this runs many more.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" PAYMENTS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PAYMENTS_FUZZ_DEADLINE_S=3600 \
+		$(BIN)/pytest tests/integration/api/test_openapi_conformance.py -s --timeout 3700
 
 # Builds the image on a Debian base made with mmdebstrap (cached in var/image/), then runs tests/image/
 # against it: --help of each command, non-root user, no repository files or caches, and a payment

@@ -14,6 +14,18 @@ cd "$root"
 : "${STACK_WORKER_METRICS_PORT:=9102}"
 mkdir -p "$STACK_VAR_DIR"
 
+# The reference db-service refuses callers without this stack's service token; the payment service sends it.
+# Made once per data directory; `ln` is atomic, so processes starting together agree on one token.
+token_file="$STACK_VAR_DIR/db-service.token"
+if [ ! -s "$token_file" ]; then
+  candidate=$(mktemp "$STACK_VAR_DIR/.db-service.token.XXXXXX")
+  python -c 'import secrets; print(secrets.token_urlsafe(32))' > "$candidate"
+  ln "$candidate" "$token_file" 2>/dev/null || true
+  rm -f "$candidate"
+fi
+REFERENCE_DB_TOKEN=$(cat "$token_file")
+export REFERENCE_DB_TOKEN PAYMENTS_DB_SERVICE__TOKEN="$REFERENCE_DB_TOKEN"
+
 export KAFKA_PORT=$STACK_KAFKA_PORT KAFKA_CONTROLLER_PORT=$STACK_KAFKA_CONTROLLER_PORT KAFKA_DATA_DIR="$STACK_VAR_DIR/kafka"
 export REFERENCE_DB_DATABASE_URL="sqlite+aiosqlite:///$STACK_VAR_DIR/reference-db.sqlite3"
 export PAYMENTS_GATEWAY__ENDPOINT="http://127.0.0.1:$STACK_SIM_PORT/xml/v1/request.api"
@@ -29,7 +41,11 @@ case "${1:-}" in
   db)
     reference-db-service seed
     exec reference-db-service serve --port "$STACK_DB_PORT" ;;
-  simulator) exec authorize-net-simulator serve --port "$STACK_SIM_PORT" ;;
+  simulator)
+    # Webhooks go to the payment API, signed with the key the API checks them with.
+    export ANET_SIM_WEBHOOK_URL="http://127.0.0.1:$STACK_API_PORT/webhooks/authorizenet"
+    if [ -n "${PAYMENTS_GATEWAY__SIGNATURE_KEY:-}" ]; then export ANET_SIM_SIGNATURE_KEY=$PAYMENTS_GATEWAY__SIGNATURE_KEY; fi
+    exec authorize-net-simulator serve --port "$STACK_SIM_PORT" ;;
   api) exec payment-service api --port "$STACK_API_PORT" ;;
   worker) exec payment-service worker ;;
   ready) exec python scripts/stack/ready.py ;;

@@ -3,7 +3,9 @@
 JSON lines in production, a console renderer in development. Context (`request_id`, `trace_id`,
 the consumer's `event_id` …) comes from structlog's contextvars. The last processor before the
 renderer scrubs known secret keys and anything shaped like a card number from every field, nested
-ones included; standard-library records (uvicorn, SQLAlchemy) go through the same chain.
+ones included; standard-library records (uvicorn, SQLAlchemy) go through the same chain. The rendered
+line is scrubbed once more, as the console renderer formats tracebacks after every processor ran.
+Tracebacks never show local variables (a request's locals hold its card data), in either format.
 """
 
 import functools
@@ -100,6 +102,16 @@ def _render_json(event_dict: EventDict, **_kwargs: Any) -> str:
     return orjson.dumps(event_dict, default=str).decode()
 
 
+def _scrubbing(renderer: Processor) -> Processor:
+    """`renderer`, with card-number-shaped text scrubbed from the line it renders (tracebacks included)."""
+
+    def render(logger: WrappedLogger, method: str, event_dict: EventDict) -> Any:
+        line = renderer(logger, method, event_dict)
+        return scrub_text(line) if isinstance(line, str) else line
+
+    return render
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -120,12 +132,13 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) ->
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_render_json)
         if settings.json_output
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # The default formatter (rich's, when installed) prints every frame's locals.
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     tail: list[Processor] = [
         structlog.processors.format_exc_info if settings.json_output else structlog.dev.set_exc_info,
         scrub_card_data,
-        renderer,
+        _scrubbing(renderer),
     ]
     structlog.configure(
         processors=[*_shared_processors(), *tail],

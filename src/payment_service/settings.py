@@ -35,6 +35,10 @@ class ApiSettings(BaseModel):
     idempotency_ttl_s: int = 24 * 3600
     # Keys the digest of card number and expiry that tells two requests under one Idempotency-Key apart.
     fingerprint_secret: SecretStr = SecretStr(DEV_FINGERPRINT_SECRET)
+    # Refused before parsing or authentication: a larger body answers 413, larger headers 431.
+    # A pay request is under 10 KiB (opaque data values are at most 8 KiB).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
 
 class AuthSettings(BaseModel):
@@ -125,6 +129,19 @@ class ReconcilerSettings(BaseModel):
     lease_s: float = 300.0
 
 
+class WebhookSettings(BaseModel):
+    # Authorize.Net notifications are a few hundred bytes; anything far larger is refused unread.
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    # The worker takes notifications the API did not finish (a crash) this often.
+    sweep_interval_s: float = 5.0
+    # A notification taken by a processor is left to others after this long (the processor died).
+    lease_s: float = 60.0
+    # A notification that could not be applied (its payment still charging, the gateway unreachable) is
+    # taken again this long after.
+    retry_s: float = 5.0
+    batch_size: int = Field(default=50, ge=1)
+
+
 class WorkerSettings(BaseModel):
     # Prometheus endpoint of the worker process (consumer, relay, reconciler); None turns it off.
     metrics_host: str = "127.0.0.1"
@@ -176,6 +193,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     reconciler: ReconcilerSettings = ReconcilerSettings()
     worker: WorkerSettings = WorkerSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     log: LogSettings = LogSettings()
 
     @model_validator(mode="after")

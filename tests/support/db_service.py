@@ -8,6 +8,7 @@ with run_db_service(tmp_path) as db:
     order = db.create_order(customer["id"], [(product["id"], 3)])
     db.stop()  # the db-service is down: connections are refused
     db.start()  # back, on the same port and the same SQLite file
+    db.requests  # (method, raw path with query) of every request served, as it arrived on the wire
 ```
 The helpers are synchronous (httpx) and may be called from async tests, since the server runs in
 its own thread; they raise `httpx.HTTPStatusError` on an unexpected status.
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reference_db_service.api.app import create_app
 from reference_db_service.cli import seed_database
@@ -47,6 +49,7 @@ class DbServiceHandle:
         self._server: ExitStack | None = None
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
+        self.requests: list[tuple[str, str]] = []
 
     @property
     def is_running(self) -> bool:
@@ -62,8 +65,18 @@ class DbServiceHandle:
             if self._server is not None:
                 return
             stack = ExitStack()
-            stack.enter_context(serve_app(create_app(self.settings), port=self.port))
+            stack.enter_context(serve_app(self._logging_requests(create_app(self.settings)), port=self.port))
             self._server = stack
+
+    def _logging_requests(self, app: ASGIApp) -> ASGIApp:
+        async def logged(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                query = scope["query_string"].decode("latin-1")
+                path = scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
+                self.requests.append((scope["method"], path))
+            await app(scope, receive, send)
+
+        return logged
 
     def stop(self) -> None:
         """Shut the server down; its port then refuses connections until `start()`."""

@@ -1,5 +1,6 @@
 import io
 import json
+import logging
 
 import pytest
 import structlog
@@ -104,3 +105,37 @@ class TestConfigureLogging:
         assert lines[0]["card_last4"] == "1111"
         assert "4111111111111111" not in stream.getvalue()
         assert "ValueError" in lines[1]["exception"]
+
+
+def _fail_with_card_in_locals(card_number: str, cvv: str) -> None:
+    body = {"payment": {"card": {"number": card_number, "cvv": cvv}}}
+    raise RuntimeError(f"cannot pay with {card_number} ({len(body)} fields)")
+
+
+CVV = "9731"
+
+
+class TestTracebacks:
+    @pytest.mark.parametrize("json_output", [True, False], ids=["json", "console"])
+    def test_a_traceback_shows_no_locals_and_no_card_number(self, json_output: bool) -> None:
+        stream = io.StringIO()
+        configure_logging(LogSettings(level="INFO", json=json_output), stream=stream)
+        try:
+            try:
+                _fail_with_card_in_locals("4111111111111111", CVV)
+            except RuntimeError:
+                structlog.get_logger("t").exception("request.crashed")
+            try:
+                _fail_with_card_in_locals("5424 0000 0000 0015", CVV)
+            except RuntimeError:
+                # A standard-library record with a traceback, as asyncio logs an unretrieved task exception.
+                logging.getLogger("asyncio").exception("Task exception was never retrieved")
+        finally:
+            configure_logging(LogSettings(level="WARNING"))
+
+        output = stream.getvalue()
+        assert output.count("RuntimeError: cannot pay with") == 2  # both tracebacks were rendered
+        assert "_fail_with_card_in_locals" in output
+        assert "4111" not in output
+        assert "5424" not in output
+        assert CVV not in output

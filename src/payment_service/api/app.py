@@ -4,25 +4,28 @@ The lifespan opens the process's resources (`open_resources`), builds the use ca
 a typed `AppState`; on shutdown it lets charges already sent finish recording before closing anything.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
 from payment_service import tracing
-from payment_service.api import health, payments
+from payment_service.api import admin, health, payments, webhooks
 from payment_service.api import refunds as refunds_api
 from payment_service.api.auth import TokenVerifier
 from payment_service.api.dependencies import AppState
 from payment_service.api.errors import install_error_handlers
+from payment_service.api.limits import SizeLimitMiddleware
 from payment_service.api.middleware import RequestContextMiddleware
-from payment_service.api.schemas import PayRequest
+from payment_service.api.openapi import install_openapi
+from payment_service.messaging.dead_letters import DeadLetterQueue
 from payment_service.resources import open_resources, running_outbox_relay
 from payment_service.services.payments import PaymentService
+from payment_service.services.reconciliation import Reconciler
 from payment_service.services.refunds import RefundService
+from payment_service.services.resolutions import ResolutionService
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 
 DESCRIPTION = """
@@ -56,36 +59,63 @@ def create_app(settings: Settings) -> FastAPI:
                 outbox_written=resources.notify_outbox_written,
                 refunds=refunds,
             )
-            yield AppState(settings=settings, resources=resources, payments=service, refunds=refunds, verifier=verifier)
-            await service.drain()
-            await refunds.drain()
+            # Settles single payments for webhooks and checks manual resolutions; rounds run in the worker.
+            reconciler = Reconciler(
+                database=resources.database,
+                gateway=resources.gateway,
+                db_service=resources.db_service,
+                settings=settings.reconciler,
+                outbox_written=resources.notify_outbox_written,
+                refunds=refunds,
+            )
+            notifications = WebhookService(
+                database=resources.database,
+                gateway=resources.gateway,
+                reconciler=reconciler,
+                refunds=refunds,
+                settings=settings.webhooks,
+                signature_key=settings.gateway.signature_key.get_secret_value(),
+                wakeup=asyncio.Event(),
+            )
+            # Woken by each stored notification; also sweeps what an earlier process left.
+            processor = asyncio.create_task(notifications.run(), name="webhook-processor")
+            try:
+                resolutions = ResolutionService(
+                    database=resources.database,
+                    gateway=resources.gateway,
+                    db_service=resources.db_service,
+                    reconciler=reconciler,
+                    outbox_written=resources.notify_outbox_written,
+                )
+                yield AppState(
+                    settings=settings,
+                    resources=resources,
+                    payments=service,
+                    refunds=refunds,
+                    verifier=verifier,
+                    webhooks=notifications,
+                    resolutions=resolutions,
+                    dead_letters=DeadLetterQueue(resources.publisher, settings.kafka),
+                )
+                await service.drain()
+                await refunds.drain()
+            finally:
+                processor.cancel()
+                await asyncio.wait({processor})
 
     app = FastAPI(title="Payment service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    _document_models(app)
+    install_openapi(app)
     install_error_handlers(app)
     app.include_router(payments.router)
     app.include_router(refunds_api.router)
+    app.include_router(webhooks.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        SizeLimitMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
+        max_header_bytes=settings.api.max_header_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware)  # around the limits: refusals carry a request id too
     tracing.instrument_app(app)
     return app
-
-
-def _document_models(app: FastAPI) -> None:
-    """Add the request bodies routes read themselves to the OpenAPI components, as FastAPI renders them."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            bodies = get_openapi(
-                title="bodies", version="0", routes=[APIRoute("/", _pay_request_body, methods=["POST"])]
-            )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(bodies["components"]["schemas"])
-        return app.openapi_schema or generate()
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-async def _pay_request_body(body: PayRequest) -> None:
-    """Never routed: FastAPI renders `PayRequest`'s schema from this parameter (see `_document_models`)."""

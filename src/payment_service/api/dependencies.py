@@ -6,15 +6,19 @@ itself: solving dependencies cost more CPU per request than the rest of its HTTP
 
 from typing import Annotated, TypedDict, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, TypeAdapter
 
 from payment_service.api.auth import Principal, TokenVerifier
+from payment_service.api.schemas import ID_DESCRIPTION, ID_PATTERN
 from payment_service.domain.errors import AuthenticationFailed
+from payment_service.messaging.dead_letters import DeadLetterQueue
 from payment_service.resources import Resources
 from payment_service.services.payments import PaymentService
 from payment_service.services.refunds import RefundService
+from payment_service.services.resolutions import ResolutionService
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings
 
 
@@ -26,6 +30,9 @@ class AppState(TypedDict):
     payments: PaymentService
     refunds: RefundService
     verifier: TokenVerifier
+    webhooks: WebhookService
+    resolutions: ResolutionService
+    dead_letters: DeadLetterQueue
 
 
 def app_state(request: Request) -> AppState:
@@ -78,3 +85,5 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_DESCRIPTION = "Repeat a request safely: the same key and body answer the first response again."
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255, description=IDEMPOTENCY_KEY_DESCRIPTION)]
 idempotency_key_adapter: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
+# A payment id in a path: anything else is refused with 422 before a route runs.
+PaymentIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description=ID_DESCRIPTION)]

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from payment_service.api.middleware import current_request_id
 from payment_service.api.schemas import PROBLEM_JSON
@@ -28,6 +29,7 @@ from payment_service.domain.errors import (
     NotFound,
     PaymentServiceError,
     PermissionDenied,
+    RequestTooLarge,
 )
 
 log = structlog.get_logger(__name__)
@@ -39,6 +41,7 @@ ERROR_STATUS: Final[dict[type[PaymentServiceError], int]] = {
     NotFound: 404,
     Conflict: 409,
     InvalidRequest: 422,
+    RequestTooLarge: 413,
     DependencyUnavailable: 503,
     DbServiceError: 502,
     GatewayError: 502,
@@ -117,11 +120,29 @@ async def handle_validation_error(_request: Request, exc: Exception) -> Response
     return problem_response(422, "invalid_request", detail="The request is not valid.", errors=errors)
 
 
-async def handle_http_exception(_request: Request, exc: Exception) -> Response:
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, headers=dict(exc.headers or {}))
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if exc.status_code in _HTTP_DETAILED else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(exc.status_code, code, detail=detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette names the methods of the first route matching the path only; a path served by two
+    # routes (GET and POST of /payments/{id}/refunds) allows the methods of both.
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 431: "headers_too_large"}
+_HTTP_DETAILED: Final = frozenset({413, 431})
 
 
 def install_error_handlers(app: FastAPI) -> None:

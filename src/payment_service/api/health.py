@@ -1,21 +1,24 @@
 """Liveness (`/healthz`), readiness (`/readyz`: the store, the db-service, Kafka when present) and `/metrics`."""
 
 import asyncio
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import structlog
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from payment_service.api.bodies import EdgeRoute
 from payment_service.api.dependencies import app_state
+from payment_service.api.openapi import NOT_A_PROBLEM
 from payment_service.domain.errors import PaymentServiceError
 from payment_service.resources import ReadinessCheck
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=EdgeRoute)
 
 READINESS_TIMEOUT_S: Final = 2.0
 
@@ -39,10 +42,22 @@ async def _run_check(check: ReadinessCheck) -> str:
     return "ok"
 
 
+class ReadinessResponse(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(description='Each dependency\'s state: "ok", "timeout" or an error code.')
+
+
 @router.get(
     "/readyz",
     summary="The service can take payments",
-    responses={503: {"description": "A dependency is not usable; `checks` names it."}},
+    response_model=ReadinessResponse,
+    responses={
+        503: {
+            "description": "A dependency is not usable; `checks` names it.",
+            "model": ReadinessResponse,
+            NOT_A_PROBLEM: True,
+        }
+    },
 )
 async def readyz(request: Request) -> Response:
     checks = app_state(request)["resources"].readiness_checks

@@ -4,6 +4,7 @@ Each request gets an `X-Request-ID` (the client's when it is sane, else a new on
 whose parent is a new span of ours (continuing the client's trace when it sent one). Both are bound to
 structlog's contextvars, so log lines and db-service calls carry them, and the request id is echoed in
 the response. An exception nothing else handled becomes a problem+json 500 naming only the request id.
+Every answer, errors included, carries the security headers a JSON API should send (`SECURITY_HEADERS`).
 """
 
 import os
@@ -22,6 +23,17 @@ log = structlog.get_logger(__name__)
 _request_id: ContextVar[str | None] = ContextVar("payment_service_request_id", default=None)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TRACEPARENT: Final = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
+# OWASP's REST security headers: answers hold payment data, so no cache keeps them, no browser sniffs
+# them into HTML or frames them; HSTS for when TLS is terminated in front of us (ignored over plain HTTP).
+SECURITY_HEADERS: Final = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=31536000"),
+)
+_SECURITY_HEADER_NAMES: Final = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 def current_request_id() -> str | None:
@@ -61,7 +73,11 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), request_id_header]
+                headers = list(message.get("headers", ()))
+                # A route's own choice (the docs page's cache policy, say) wins over the default.
+                present = {name.lower() for name, _ in headers} & _SECURITY_HEADER_NAMES
+                headers += [header for header in SECURITY_HEADERS if header[0] not in present]
+                message["headers"] = [*headers, request_id_header]
             await send(message)
 
         token = _request_id.set(request_id)

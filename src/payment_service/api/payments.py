@@ -12,11 +12,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from payment_service.api.bodies import read_body, validate_header
+from payment_service.api.bodies import EdgeRoute, read_body, validate_header
 from payment_service.api.dependencies import (
     IDEMPOTENCY_KEY_DESCRIPTION,
     IDEMPOTENCY_KEY_HEADER,
     CurrentCustomer,
+    PaymentIdPath,
     PaymentServiceDep,
     app_state,
     authenticate,
@@ -24,6 +25,7 @@ from payment_service.api.dependencies import (
 )
 from payment_service.api.errors import problem_dict
 from payment_service.api.schemas import (
+    ID_PATTERN,
     PROBLEM_JSON,
     PaymentResponse,
     PayRequest,
@@ -36,7 +38,7 @@ from payment_service.domain.payments import Payment, PaymentStatus
 from payment_service.services.payments import PayCommand
 from payment_service.store.idempotency import StoredResponse
 
-router = APIRouter(prefix="/payments", tags=["payments"])
+router = APIRouter(prefix="/payments", tags=["payments"], route_class=EdgeRoute)
 
 JSON: Final = "application/json"
 DEFAULT_DECLINE_MESSAGE: Final = "The card was declined. Please use another card or contact your card issuer."
@@ -52,6 +54,13 @@ DECLINE_MESSAGES: Final = {
     "45": "The card code (CVV) does not match the card.",
     "65": "The card code (CVV) does not match the card.",
     "3": "The card issuer asks you to contact them. Please use another card or call your card issuer.",
+    "7": "The card's expiration date is invalid.",
+    "316": "The card's expiration date is invalid.",
+    "78": "The card code (CVV) is invalid.",
+    "315": "The card number is invalid.",
+    # Accept.js opaque data the gateway does not take: garbage, already used, or older than 15 minutes.
+    "E00114": "The payment details could not be used. Please enter the card again.",
+    "E00115": "The payment details have expired. Please enter the card again.",
 }
 
 
@@ -285,7 +294,7 @@ async def pay(request: Request) -> Response:
     response_class=Response,
     responses={200: {"model": PaymentResponse}, 404: {"model": ProblemResponse}},
 )
-async def get_payment(payment_id: str, principal: CurrentCustomer, service: PaymentServiceDep) -> Response:
+async def get_payment(payment_id: PaymentIdPath, principal: CurrentCustomer, service: PaymentServiceDep) -> Response:
     payment = await service.get(payment_id, customer_id=principal.customer_id, is_admin=principal.is_admin)
     return Response(payment_body(payment), media_type=JSON)
 
@@ -297,7 +306,7 @@ async def get_payment(payment_id: str, principal: CurrentCustomer, service: Paym
     responses={200: {"model": list[PaymentResponse]}, 404: {"model": ProblemResponse}},
 )
 async def list_payments(
-    order_id: Annotated[str, Query(min_length=1, max_length=64)],
+    order_id: Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN)],
     principal: CurrentCustomer,
     service: PaymentServiceDep,
 ) -> Response:

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from payment_service.api.bodies import ParsedBody, read_body, validate_header
+from payment_service.api.bodies import EdgeRoute, ParsedBody, read_body, validate_header
 from payment_service.api.dependencies import (
     IDEMPOTENCY_KEY_HEADER,
     CurrentCustomer,
+    PaymentIdPath,
     PaymentServiceDep,
     app_state,
     authenticate,
@@ -27,7 +28,7 @@ from payment_service.domain.refunds import Refund, RefundStatus
 from payment_service.services.refunds import RefundCommand
 from payment_service.store.idempotency import StoredResponse
 
-router = APIRouter(prefix="/payments", tags=["refunds"])
+router = APIRouter(prefix="/payments", tags=["refunds"], route_class=EdgeRoute)
 
 JSON: Final = "application/json"
 
@@ -78,10 +79,11 @@ REFUND_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "requestBody": {
             "required": False,
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/RefundRequest"}}},
-        }
+        },
+        "security": [{"bearer": []}],  # the route authenticates itself (`authenticate`)
     },
 )
-async def create_refund(payment_id: str, request: Request) -> Response:
+async def create_refund(payment_id: PaymentIdPath, request: Request) -> Response:
     principal = await authenticate(request)
     if not principal.can_refund:
         raise PermissionDenied("refunds need the admin role or the payments:refund scope")
@@ -110,7 +112,7 @@ async def create_refund(payment_id: str, request: Request) -> Response:
     responses={200: {"model": list[RefundResponse]}, 404: {"model": ProblemResponse}},
 )
 async def list_refunds(
-    payment_id: str, request: Request, principal: CurrentCustomer, payments: PaymentServiceDep
+    payment_id: PaymentIdPath, request: Request, principal: CurrentCustomer, payments: PaymentServiceDep
 ) -> Response:
     # Its owner, an admin or a refunding service may read them; anyone else is told it does not exist.
     await payments.get(payment_id, customer_id=principal.customer_id, is_admin=principal.can_refund)

@@ -7,13 +7,13 @@ from the moment they are parsed. Replies are serialised with orjson from plain d
 """
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Final
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, WithJsonSchema, model_validator
 
 from payment_service.domain.errors import InvalidCard
+from payment_service.domain.money import BoundedDecimal
 from payment_service.domain.payments import CardDetails, OpaqueData, Payment, PaymentMethod, PaymentStatus
 from payment_service.domain.refunds import Refund, RefundKind, RefundOrigin, RefundStatus
 
@@ -25,7 +25,26 @@ def _id_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=64)]
+# Order, customer and payment ids: what the db-service and this service mint, and nothing that could
+# change a URL (no `/`, `.`, `?`, `#`, `%` or non-ASCII). Checked at the edge; the db-service client
+# percent-encodes every path segment besides.
+ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+ID_DESCRIPTION: Final = f"An id matching `{ID_PATTERN}`; a JSON integer is read as its decimal text."
+IdText = Annotated[
+    str,
+    BeforeValidator(_id_text),
+    Field(min_length=1, max_length=64, pattern=ID_PATTERN),
+    # Written out: pydantic leaves the pattern and the integers accepted by `_id_text` out of the schema.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": ID_PATTERN, "minLength": 1, "maxLength": 64},
+                {"type": "integer", "minimum": -(10**62), "maximum": 10**63 - 1},
+            ],
+            "description": ID_DESCRIPTION,
+        }
+    ),
+]
 
 
 class RequestModel(BaseModel):
@@ -43,7 +62,26 @@ class CardIn(RequestModel):
     cvv: SecretStr | None = Field(default=None, min_length=3, max_length=4)
 
 
+def _present(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"type": "object"}}}
+
+
+def _absent(*names: str) -> dict[str, Any]:
+    # Absent or null: the model reads a null field as a missing one.
+    return {"properties": {name: {"type": "null"} for name in names}}
+
+
 class PaymentMethodIn(RequestModel):
+    # What `_exactly_one` enforces, told to schema-driven clients.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"allOf": [_present("opaque_data"), _absent("card")]},
+                {"allOf": [_present("card"), _absent("opaque_data")]},
+            ]
+        }
+    )
+
     opaque_data: OpaqueDataIn | None = None
     card: CardIn | None = None
 
@@ -58,7 +96,7 @@ class PayRequest(RequestModel):
     order_id: IdText
     payment: PaymentMethodIn | None = None
     customer_id: IdText | None = Field(default=None, description="Optional; must equal the token's subject.")
-    amount: Decimal | None = Field(default=None, description="Optional; must equal the order total.", gt=0)
+    amount: BoundedDecimal | None = Field(default=None, description="Optional; must equal the order total.", gt=0)
     # The original service's flat card fields.
     card_number: SecretStr | None = Field(default=None, min_length=12, max_length=23)
     expiration_date: str | None = Field(default=None, min_length=4, max_length=7)
@@ -68,6 +106,18 @@ class PayRequest(RequestModel):
         extra="forbid",
         frozen=True,
         json_schema_extra={
+            # What `_one_shape` enforces: `payment`, or the flat card fields, never both.
+            "oneOf": [
+                {"allOf": [_present("payment"), _absent("card_number", "expiration_date", "card_code")]},
+                {
+                    "required": ["card_number", "expiration_date"],
+                    "properties": {
+                        "card_number": {"type": "string"},
+                        "expiration_date": {"type": "string"},
+                        "payment": {"type": "null"},
+                    },
+                },
+            ],
             "examples": [
                 {
                     "order_id": "1001",
@@ -89,7 +139,7 @@ class PayRequest(RequestModel):
                     "expiration_date": "2030-12",
                     "card_code": "123",
                 },
-            ]
+            ],
         },
     )
 
@@ -155,10 +205,9 @@ class PaymentResponse(BaseModel):
 
 
 class RefundRequest(RequestModel):
-    amount: Decimal | None = Field(
+    amount: BoundedDecimal | None = Field(
         default=None,
         gt=0,
-        max_digits=15,
         description="Optional; all that is left when absent. At most the captured amount less earlier refunds.",
     )
     reason: str | None = Field(default=None, min_length=1, max_length=255)

@@ -21,5 +21,8 @@ def serve_api(settings: Settings, *, host: str, port: int) -> None:
         "access_log": False,
         "log_config": None,  # keep the structlog set-up above
         "timeout_graceful_shutdown": 30,
+        # httptools buffers headers without a limit; the app answers 431 past `max_header_bytes`
+        # (`api/limits.py`). Were h11 chosen, it would stop reading at the same size.
+        "h11_max_incomplete_event_size": settings.api.max_header_bytes,
     }
     uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]

@@ -16,10 +16,12 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 import structlog
+import yarl
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
@@ -79,6 +81,17 @@ class _Answer:
     content: bytes
 
 
+def resource_path(collection: str, resource_id: str) -> yarl.URL:
+    """`collection/<resource_id>`, the id percent-encoded as one path segment, dots included.
+
+    No id can then name another endpoint (`../customers/42`, `1001/cancel`), add a query (`1001?x=1`) or a
+    fragment, or vanish (a lone surrogate is sent as its UTF-8-style bytes, not dropped). The URL is
+    marked encoded, so neither yarl nor aiohttp decodes `%2E%2E` back into a dot segment.
+    """
+    segment = quote(resource_id.encode("utf-8", "surrogatepass"), safe="").replace(".", "%2E")
+    return yarl.URL(f"{collection}/{segment}", encoded=True)
+
+
 def _context_headers() -> dict[str, str] | None:
     bound = structlog.contextvars.get_contextvars()
     headers = {header: str(bound[key]) for key, header in _PROPAGATED_CONTEXT if key in bound}
@@ -99,13 +112,13 @@ class DbServiceClient:
 
     async def fetch_order(self, order_id: str) -> Order:
         """Raises: OrderNotFound, DbServiceUnavailable, DbServiceError."""
-        response = await self._send("GET", f"orders/{order_id}")
+        response = await self._send("GET", resource_path("orders", order_id))
         if response.status_code == 404:
             raise OrderNotFound(order_id)
         return self._parse(response, OrderWire).to_domain()
 
     async def fetch_customer(self, customer_id: str) -> Customer:
-        response = await self._send("GET", f"customers/{customer_id}")
+        response = await self._send("GET", resource_path("customers", customer_id))
         if response.status_code == 404:
             # The order names this customer: a missing one is the db-service's inconsistency, not the client's.
             raise DbServiceError(f"customer {customer_id} of an existing order not found")
@@ -132,7 +145,7 @@ class DbServiceClient:
             OrderNotFound, DbServiceUnavailable, DbServiceError.
         """
         body = orjson.dumps({"payment_status": status, "payment_id": payment_id})
-        response = await self._send("PATCH", f"orders/{order_id}", content=body)
+        response = await self._send("PATCH", resource_path("orders", order_id), content=body)
         if response.status_code == 404:
             raise OrderNotFound(order_id)
         if response.status_code == 409:
@@ -150,7 +163,9 @@ class DbServiceClient:
             DbServiceUnavailable: retriable; the record may or may not have been written.
             DbServiceError: the db-service refused the record (a permanent failure).
         """
-        response = await self._send("PUT", f"payments/{record.id}", content=record.model_dump_json().encode())
+        response = await self._send(
+            "PUT", resource_path("payments", record.id), content=record.model_dump_json().encode()
+        )
         status = response.status_code
         if status in (200, 201):
             return status == 201
@@ -161,7 +176,7 @@ class DbServiceClient:
         raise DbServiceUnavailable(f"db-service answered {status} to {response.method}; not recorded")
 
     async def fetch_payment(self, payment_id: str) -> PaymentRecorded | None:
-        response = await self._send("GET", f"payments/{payment_id}")
+        response = await self._send("GET", resource_path("payments", payment_id))
         if response.status_code == 404:
             return None
         return self._parse(response, PaymentRecorded)
@@ -178,16 +193,23 @@ class DbServiceClient:
             raise DbServiceUnavailable(f"db-service answered {status}")
 
     async def _send(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None, content: bytes | None = None
+        self,
+        method: str,
+        path: str | yarl.URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> _Answer:
         # One span per call, its retries (each an aiohttp client span) inside it.
-        with tracing.span(f"db-service {method} {path.partition('/')[0]}", kind=SpanKind.CLIENT) as span:
+        # The span is named for the collection, never for an id (`resource_path` encodes those).
+        collection = str(path).partition("/")[0]
+        with tracing.span(f"db-service {method} {collection}", kind=SpanKind.CLIENT) as span:
             answer = await self._send_with_retries(method, path, params=params, content=content)
             tracing.annotate(span, {"url.path": f"/{path}", "http.response.status_code": answer.status_code})
             return answer
 
     async def _send_with_retries(
-        self, method: str, path: str, *, params: Mapping[str, str] | None, content: bytes | None
+        self, method: str, path: str | yarl.URL, *, params: Mapping[str, str] | None, content: bytes | None
     ) -> _Answer:
         headers = _context_headers()
         if content is not None:
@@ -211,7 +233,7 @@ class DbServiceClient:
                 problem = str(answer.status_code)
             attempt += 1
             delay_s = self._backoff_s * 2 ** (attempt - 1) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
-            log.warning("db_service.retried", method=method, path=path, problem=problem, attempt=attempt)
+            log.warning("db_service.retried", method=method, path=str(path), problem=problem, attempt=attempt)
             await asyncio.sleep(delay_s)
 
     @staticmethod

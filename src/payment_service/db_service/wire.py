@@ -4,11 +4,11 @@ These models ignore unknown fields, since the db-service is someone else's; ids 
 but a numeric id is accepted and turned into one. Nothing outside `db_service/` imports this module.
 """
 
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter
 
+from payment_service.domain.money import BoundedDecimal
 from payment_service.domain.orders import Address, Customer, Order, OrderItem, Product
 
 
@@ -26,7 +26,7 @@ class WireModel(BaseModel):
 class OrderItemWire(WireModel):
     product_id: WireId
     quantity: int
-    unit_price: Decimal
+    unit_price: BoundedDecimal
 
 
 class OrderWire(WireModel):
@@ -36,8 +36,8 @@ class OrderWire(WireModel):
     payment_status: str = "unpaid"
     currency: str = "USD"
     items: list[OrderItemWire]
-    shipping_amount: Decimal | None = None
-    tax_amount: Decimal | None = None
+    shipping_amount: BoundedDecimal | None = None
+    tax_amount: BoundedDecimal | None = None
     payment_id: WireId | None = None
 
     def to_domain(self) -> Order:
@@ -87,7 +87,7 @@ class ProductWire(WireModel):
     id: WireId
     name: str
     sku: str | None = None
-    price: Decimal
+    price: BoundedDecimal
 
     def to_domain(self) -> Product:
         return Product(product_id=self.id, name=self.name, price=self.price, sku=self.sku)

@@ -3,6 +3,7 @@
 ```
 PaymentServiceError
 ├── AuthenticationFailed              missing, invalid or expired token
+│   └── WebhookSignatureInvalid       a gateway notification without a valid signature
 ├── PermissionDenied                  authenticated, but not allowed (admin-only action)
 ├── NotFound
 │   ├── OrderNotFound                 missing, or owned by someone else
@@ -16,14 +17,16 @@ PaymentServiceError
 │   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
 │   ├── IdempotencyKeyInFlight        the same key is being processed
 │   ├── PaymentNotRefundable          nothing captured to give back (declined, voided, refunded …)
-│   └── PartialVoidNotAllowed         part of an unsettled payment: void it whole, or wait for settlement
+│   ├── PartialVoidNotAllowed         part of an unsettled payment: void it whole, or wait for settlement
+│   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
 ├── InvalidRequest
 │   ├── AmountMismatch                client amount differs from the order total
 │   ├── CustomerMismatch              client customer id differs from the token's
 │   ├── InvalidCard                   Luhn, expiry, CVV
 │   ├── RawCardInputDisabled          card numbers are not accepted by configuration
 │   ├── IdempotencyKeyReused          same key, different request
-│   └── RefundNotAllowed              more than captured, wrong state
+│   ├── RefundNotAllowed              more than captured, wrong state
+│   └── RequestTooLarge               a body above the configured bound
 ├── DependencyUnavailable             retriable: nothing was changed
 │   ├── DbServiceUnavailable
 │   ├── GatewayUnavailable            the request never reached the gateway
@@ -62,6 +65,10 @@ class PaymentServiceError(Exception):
 
 class AuthenticationFailed(PaymentServiceError):
     code = "unauthenticated"
+
+
+class WebhookSignatureInvalid(AuthenticationFailed):
+    code = "webhook_signature_invalid"
 
 
 class PermissionDenied(PaymentServiceError):
@@ -176,6 +183,15 @@ class IdempotencyKeyReused(InvalidRequest):
 
 class RefundNotAllowed(InvalidRequest):
     code = "refund_not_allowed"
+
+
+class RequestTooLarge(InvalidRequest):
+    code = "request_too_large"
+
+
+class ResolutionRefused(Conflict):
+    # An operator's decision the stored payment or the gateway's record contradicts; nothing changed.
+    code = "resolution_refused"
 
 
 class DependencyUnavailable(PaymentServiceError):

@@ -2,6 +2,18 @@
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Final
+
+from pydantic import Field
+
+# Every decimal read from outside (a request, a db-service or gateway reply) is bounded before any
+# arithmetic: `Decimal("1E+1000000")` is a finite number whose `quantize` or `normalize` overflows.
+# Twelve whole digits and six places hold any real amount, unit price or tax in any currency.
+MAX_AMOUNT_DIGITS: Final = 18
+MAX_AMOUNT_PLACES: Final = 6
+BoundedDecimal = Annotated[
+    Decimal, Field(max_digits=MAX_AMOUNT_DIGITS, decimal_places=MAX_AMOUNT_PLACES, allow_inf_nan=False)
+]
 
 # Currencies whose minor unit is not two digits (ISO 4217); everything else has cents.
 _MINOR_UNIT_DIGITS = {
@@ -51,13 +63,32 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
 
 
 def parse_amount(text: str) -> Decimal:
-    """Parse a decimal string such as "59.97"; raises ValueError for anything that is not a finite number."""
+    """Parse a decimal string such as "59.97".
+
+    Raises ValueError for anything that is not a finite number within `BoundedDecimal`'s bounds.
+    """
     try:
         value = Decimal(text)
     except InvalidOperation as exc:
         raise ValueError(f"not a decimal amount: {text!r}") from exc
     if not value.is_finite():
         raise ValueError(f"not a finite amount: {text!r}")
+    return ensure_bounded(value)
+
+
+def ensure_bounded(value: Decimal) -> Decimal:
+    """`value` if within `BoundedDecimal`'s bounds (trailing zeros not counted), else ValueError.
+
+    Reads only the digits and exponent: no arithmetic on `value`, which may be out of any context's range.
+    """
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # "n", "N" or "F": NaN or infinity
+        raise ValueError("not a finite amount")
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    places = max(0, -exponent - trailing_zeros)
+    whole_digits = max(0, value.adjusted() + 1) if any(digits) else 0
+    if places > MAX_AMOUNT_PLACES or whole_digits > MAX_AMOUNT_DIGITS - MAX_AMOUNT_PLACES:
+        raise ValueError("amount out of bounds")
     return value
 
 

@@ -51,8 +51,13 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
+def is_ascii_digits(text: str) -> bool:
+    # `str.isdigit` (and `int`) take any script's digits ("٤١١١"); the gateway and card schemes only ASCII.
+    return text.isascii() and text.isdigit()
+
+
 def is_luhn_valid(number: str) -> bool:
-    if not number.isdigit():
+    if not is_ascii_digits(number):
         return False
     total = 0
     for index, char in enumerate(reversed(number)):
@@ -105,7 +110,7 @@ class CardDetails:
         year, month = parse_expiration(expiration)
         if (year, month) < (today.year, today.month):
             raise InvalidCard("card has expired")
-        if cvv is not None and (not cvv.isdigit() or len(cvv) not in (3, 4)):
+        if cvv is not None and (not is_ascii_digits(cvv) or len(cvv) not in (3, 4)):
             raise InvalidCard("card code must be 3 or 4 digits")
         return cls(SecretStr(digits), year, month, SecretStr(cvv) if cvv is not None else None)
 
@@ -121,6 +126,8 @@ class CardDetails:
 def parse_expiration(text: str) -> tuple[int, int]:
     """Accept "YYYY-MM" (preferred), "MM/YY", "MMYY" and "MM/YYYY"; return (year, month)."""
     text = text.strip()
+    if not text.isascii():
+        raise InvalidCard("card expiration must be YYYY-MM")
     try:
         if len(text) == 7 and text[4] == "-":
             year, month = int(text[:4]), int(text[5:])

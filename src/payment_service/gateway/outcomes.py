@@ -13,11 +13,14 @@ Decisions, with the reason codes of NOTES §7:
 * responseCode 3 → failed (not charged), except: reason 11/318 → duplicate (an earlier identical
   charge went through; its transId comes back when duplicateWindow was sent); reason 13 (login or
   key invalid) → configuration error; processor time-outs whose automatic void may have failed
-  (19, 120, 121, 122, 261) → unknown.
+  (19, 120, 121, 122, 261) → unknown; the customer's own card data (invalid number 6, 37, 315;
+  invalid or past expiry 7, 8, 316, 317; invalid card code 78) → a soft decline, as the customer
+  cures it with another card, and the gateway is not at fault.
 * No transaction layer: E00005 to E00009 and E00011 (credentials, inactive account, test mode, access
   denied) → configuration error; E00001 (unexpected system error) and E00049 (operation timed out)
-  → unknown, as the gateway may have processed the request; any other error (E00003 schema …)
-  → failed; an "Ok" without a transaction layer → unknown.
+  → unknown, as the gateway may have processed the request; opaque data that is garbage, spent or
+  expired (E00114, E00115) → a soft decline, for the same reason as a bad card number; any other
+  error (E00003 schema …) → failed; an "Ok" without a transaction layer → unknown.
 """
 
 from payment_service.domain.payments import ChargeOutcome, ChargeOutcomeKind, GatewayResult
@@ -30,6 +33,8 @@ NOT_FOUND_CODE = "E00040"
 SOFT_DECLINE_REASONS = frozenset({"3", "27", "44", "45", "65", "127"})
 DUPLICATE_REASONS = frozenset({"11", "318"})
 CONFIGURATION_REASONS = frozenset({"13"})
+CARD_INPUT_REASONS = frozenset({"6", "7", "8", "37", "78", "315", "316", "317"})
+OPAQUE_DATA_CODES = frozenset({"E00114", "E00115"})
 UNKNOWN_REASONS = frozenset({"19", "120", "121", "122", "261"})
 # Their texts may quote the offending input (a card code, say), so they are replaced by our own.
 INPUT_ECHOING_CODES = frozenset({"E00003", "E00013", "E00014", "E00015"})
@@ -57,6 +62,8 @@ def classify_transaction(response: CreateTransactionResponse) -> ChargeOutcome:
             return ChargeOutcome(
                 ChargeOutcomeKind.DUPLICATE, _without_transaction_id(result), original_transaction_id=original
             )
+        case "3" if reason in CARD_INPUT_REASONS:
+            return ChargeOutcome(ChargeOutcomeKind.DECLINED, result, soft_decline=True)
         case "3" if reason in CONFIGURATION_REASONS:
             return ChargeOutcome(ChargeOutcomeKind.CONFIGURATION_ERROR, result)
         case "3" if reason in UNKNOWN_REASONS:
@@ -79,6 +86,8 @@ def classify_api_result(result: ApiResult) -> ChargeOutcome:
         return ChargeOutcome(ChargeOutcomeKind.CONFIGURATION_ERROR, gateway_result)
     if TRY_AGAIN_CODES.intersection(codes) or result.is_ok:
         return ChargeOutcome(ChargeOutcomeKind.UNKNOWN, gateway_result)
+    if OPAQUE_DATA_CODES.intersection(codes):
+        return ChargeOutcome(ChargeOutcomeKind.DECLINED, gateway_result, soft_decline=True)
     return ChargeOutcome(ChargeOutcomeKind.FAILED, gateway_result)
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from payment_service.domain.money import Money, fits_minor_unit, minor_unit_digits
-from payment_service.domain.payments import BillTo, CardDetails, ChargeRequest, LineItem, OpaqueData
+from payment_service.domain.money import Money, ensure_bounded, fits_minor_unit, minor_unit_digits
+from payment_service.domain.payments import BillTo, CardDetails, ChargeRequest, LineItem, OpaqueData, is_ascii_digits
 from payment_service.domain.transactions import (
     BatchTransactionsPage,
     SettledBatch,
@@ -118,7 +118,7 @@ def clip(text: str, limit: int) -> str:
 
 
 def mask_card_number(card_last4: str) -> str:
-    if len(card_last4) != 4 or not card_last4.isdigit():
+    if len(card_last4) != 4 or not is_ascii_digits(card_last4):
         raise ValueError("card_last4 must be the last four digits")
     return f"XXXX{card_last4}"
 
@@ -291,7 +291,7 @@ def build_authenticate_test_request(credentials: Credentials) -> ApiRequest:
 
 
 def _transaction_id(transaction_id: str) -> str:
-    if not transaction_id.isdigit():
+    if not is_ascii_digits(transaction_id):
         raise ValueError("gateway transaction ids are digits")
     return transaction_id
 
@@ -480,9 +480,9 @@ def _decimal(obj: Mapping[str, Any], key: str) -> Decimal | None:
         return None
     try:
         # Numbers go through str so that a float never becomes a binary-fraction Decimal.
-        return Decimal(value if isinstance(value, str) else str(value))
-    except (InvalidOperation, TypeError) as exc:
-        raise WireFormatError(f"{key} is not a decimal") from exc
+        return ensure_bounded(Decimal(value if isinstance(value, str) else str(value)))
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise WireFormatError(f"{key} is not a bounded decimal") from exc
 
 
 def _timestamp(text: str) -> datetime:
@@ -558,7 +558,7 @@ def build_transaction_list_request(
     """One page of a settled batch's transactions, sorted by submit time (batchId, sorting, paging)."""
     if not 1 <= limit <= 1000 or not 1 <= offset <= 100000:
         raise ValueError("paging limit must be 1 to 1000 and offset (a page number) 1 to 100000")
-    if not batch_id.isdigit():
+    if not is_ascii_digits(batch_id):
         raise ValueError("gateway batch ids are digits")
     body: JsonObject = {
         "batchId": batch_id,

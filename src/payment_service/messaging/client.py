@@ -45,6 +45,7 @@ __all__ = [
     "TopicPartition",
     "ensure_topics",
     "next_offsets",
+    "read_topic_to_end",
 ]
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -439,3 +440,59 @@ async def ensure_topics(
             continue
         with _translated(f"creating topic {topic!r}"):
             raise error_class(topic_error[2] if len(topic_error) > 2 else topic)
+
+
+async def read_topic_to_end(
+    bootstrap_servers: str, topic: str, *, request_timeout_ms: int = 30_000, fetch_timeout_ms: int = 500
+) -> list[Record]:
+    """Every record `topic` holds now, partition by partition in offset order; [] when it does not exist.
+
+    Reads without a consumer group and commits nothing: no consumer is disturbed.
+    """
+    found = await _partitions_of(bootstrap_servers, topic, request_timeout_ms=request_timeout_ms)
+    if not found:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        request_timeout_ms=request_timeout_ms,
+        isolation_level="read_committed",
+    )
+    with _translated("reading a topic"):
+        await consumer.start()
+    try:
+        with _translated("reading a topic"):
+            assigned = [_AioTopicPartition(topic, partition) for partition in found]
+            consumer.assign(assigned)
+            await consumer.seek_to_beginning(*assigned)
+            ends = await consumer.end_offsets(assigned)
+            records: list[Record] = []
+            pending = {tp for tp in assigned if ends[tp] > 0}
+            for tp in assigned:
+                if tp not in pending:
+                    consumer.pause(tp)
+            while pending:
+                batches = await consumer.getmany(timeout_ms=fetch_timeout_ms)
+                for tp, messages in batches.items():
+                    records += [_record(m) for m in messages if m.offset < ends[tp]]
+                    if messages and messages[-1].offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+                        consumer.pause(tp)
+            return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()
+
+
+async def _partitions_of(bootstrap_servers: str, topic: str, *, request_timeout_ms: int) -> list[int]:
+    """The partition numbers of `topic`, [] when it does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=request_timeout_ms)
+    try:
+        with _translated("describing a topic"):
+            await admin.start()
+            described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
+            return sorted(int(partition["partition"]) for partition in entry.get("partitions", ()))
+    return []

@@ -29,7 +29,7 @@ DLQ_ERROR = "dlq-error"
 DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
 DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
 DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
-_DLQ_HEADERS = frozenset({DLQ_REASON, DLQ_ERROR, DLQ_ORIGINAL_TOPIC, DLQ_ORIGINAL_PARTITION, DLQ_ORIGINAL_OFFSET})
+DLQ_HEADERS = frozenset({DLQ_REASON, DLQ_ERROR, DLQ_ORIGINAL_TOPIC, DLQ_ORIGINAL_PARTITION, DLQ_ORIGINAL_OFFSET})
 
 
 def create_producer(settings: KafkaSettings, *, client_id: str = "payment-service") -> KafkaProducerClient:
@@ -120,7 +120,7 @@ class EventPublisher:
             MessagingUnavailable: as `publish`.
         """
         headers = (
-            *((name, value) for name, value in record.headers if name not in _DLQ_HEADERS),
+            *((name, value) for name, value in record.headers if name not in DLQ_HEADERS),
             (DLQ_REASON, reason.encode()),
             (DLQ_ERROR, error[:1000].encode()),
             (DLQ_ORIGINAL_TOPIC, record.topic.encode()),
@@ -131,6 +131,10 @@ class EventPublisher:
             [OutgoingRecord(self._settings.dlq_topic, key=record.key, value=record.value, headers=headers)]
         )
         return delivery
+
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> list[Delivery]:
+        """Send records as they are (a dead-letter replay), in order. Raises: as `publish`."""
+        return await self._send(records)
 
     async def _send(self, records: Sequence[OutgoingRecord]) -> list[Delivery]:
         if not records:

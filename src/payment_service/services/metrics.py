@@ -77,3 +77,11 @@ CHARGE_REVERSALS = Counter(
 UNSETTLED_REFUNDS = Gauge(
     "payment_service_unsettled_refunds", "Refunds whose outcome is unknown, as of the refund reconciler's last round."
 )
+
+# Gateway webhooks (services/webhooks.py).
+WEBHOOK_NOTIFICATIONS = Counter(
+    "payment_service_webhook_notifications",
+    "Gateway notifications by what became of them: received, duplicate, rejected (signature), then applied, "
+    "unchanged, not_ours, ignored, or retry (could not be applied yet).",
+    ["result"],
+)

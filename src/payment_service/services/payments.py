@@ -32,6 +32,7 @@ from payment_service.domain.errors import (
     ChargeRequestInvalid,
     CustomerMismatch,
     GatewayConfigurationError,
+    GatewayError,
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
@@ -54,6 +55,7 @@ from payment_service.domain.payments import (
     PaymentMethod,
     PaymentStatus,
 )
+from payment_service.domain.transactions import GatewayTransactionStatus
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
 from payment_service.services.orders import ORDER_REFUSALS, fetch_order_context, update_order_payment_status
@@ -325,6 +327,8 @@ class PaymentService:
     ) -> PayResult:
         attempt = checkout.attempt
         outcome = await self._charge(checkout)
+        if outcome is not None and outcome.kind is ChargeOutcomeKind.DUPLICATE:
+            outcome = await self._duplicate_of_a_decline(attempt, outcome)
         if outcome is None or outcome.kind is ChargeOutcomeKind.CONFIGURATION_ERROR:
             # Nothing was charged: record the attempt failed, free the key for a retry, answer 503.
             result = outcome.result if outcome is not None else GatewayResult(message="The gateway was unreachable.")
@@ -349,6 +353,31 @@ class PaymentService:
                 async with self._database.transaction() as conn:
                     await idempotency.complete_key(conn, key, payment_id=payment.payment_id, response=response)
         return PayResult(response, payment.payment_id, payment)
+
+    async def _duplicate_of_a_decline(self, attempt: Payment, outcome: ChargeOutcome) -> ChargeOutcome:
+        """A duplicate (reason 11) whose original is a decline of this order is declined itself, at once.
+
+        A double click with a declined card: the first attempt's decline freed the order, and the gateway
+        calls the second one a duplicate of it. Neither moved money, so the customer hears "declined" now
+        rather than "pending" until the reconciler gives up. Any other original (an approval, one of
+        another order, one the gateway cannot show) keeps the safe path: unknown, for the reconciler.
+        """
+        original = outcome.original_transaction_id
+        if original is None:
+            return outcome
+        try:
+            details = await self._gateway.fetch_transaction_details(original)
+        except (GatewayUnavailable, GatewayConfigurationError, GatewayError) as exc:
+            log.warning("payment.duplicate_original_unreadable", payment_id=attempt.payment_id, error=exc.code)
+            return outcome
+        if (
+            details is None
+            or details.invoice_number != attempt.invoice_number
+            or details.status is not GatewayTransactionStatus.DECLINED
+        ):
+            return outcome
+        log.info("payment.duplicate_of_decline", payment_id=attempt.payment_id, original_transaction_id=original)
+        return ChargeOutcome(ChargeOutcomeKind.DECLINED, outcome.result)
 
     async def _settled_elsewhere(
         self, attempt: Payment, key: IdempotencyKey | None, render: ResponseRenderer

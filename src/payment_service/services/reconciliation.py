@@ -293,9 +293,9 @@ class Reconciler:
         if changed is not None:
             current.changed.append(changed)
 
-    async def _settle_attempt(self, payment: Payment) -> _Settled:
+    async def _settle_attempt(self, payment: Payment, *, transaction_id: str | None = None) -> _Settled:
         """An attempt in `unknown`, or stuck in `processing`: find its charge or call it not charged."""
-        found = await self._find_charge(payment)
+        found = await self._find_charge(payment, transaction_id)
         details = found.details
         now = self._now()
         if details is None and found.unconfirmed is not None:
@@ -304,6 +304,8 @@ class Reconciler:
             sent_at = payment.sent_at or payment.created_at
             if now - sent_at < timedelta(seconds=self._settings.not_found_grace_s):
                 return ReconcileResult.PENDING, None
+            if self.clock_skew_s is None and (await self._skew_on_a_known_charge() or 0.0) < 0:
+                return await self._settle_attempt(payment)  # searched again, as far back as the gateway lags
             return await self._store(
                 payment,
                 mark_not_charged(payment, now=now),
@@ -333,12 +335,57 @@ class Reconciler:
         adopted = adopt_transaction(payment, details, now=self._now())
         return await self._store(payment, adopted, reason="review_decided", done=ReconcileResult.REVIEWED)
 
+    async def settle(self, payment: Payment, *, transaction_id: str | None = None) -> ReconcileResult:
+        """Settle one `unknown` or held payment now, as a round would (a webhook said its transaction changed).
+
+        `transaction_id` is looked at first; what is adopted is still confirmed from the gateway's record.
+        Any other status is left alone (`CONFLICT`): the pay flow or a round settled it already.
+        """
+        current = _Round()
+        match payment.status:
+            case PaymentStatus.HELD_FOR_REVIEW:
+                await self._look_at(current, payment, self._settle_review)
+            case PaymentStatus.UNKNOWN:
+                await self._look_at(
+                    current, payment, lambda unknown: self._settle_attempt(unknown, transaction_id=transaction_id)
+                )
+            case _:
+                return ReconcileResult.CONFLICT
+        return current.results[payment.payment_id]
+
     # ------------------------------------------------------------------ finding the charge
 
-    async def _find_charge(self, payment: Payment) -> _Found:
+    async def confirm_charge(self, payment: Payment, transaction_id: str) -> TransactionDetails | None:
+        """The gateway's record of `transaction_id` when it can be `payment`'s charge, else None.
+
+        Nothing in it may contradict the payment (`is_candidate`), and it must name the attempt, or name
+        none and be recorded by no other payment of ours (a person names it, so their word confirms it).
+
+        Raises: GatewayUnavailable, GatewayConfigurationError, GatewayError.
+        """
+        details = await self._gateway.fetch_transaction_details(transaction_id)
+        if details is None or not is_candidate(payment, details):
+            return None
+        identity = identify(payment, details)
+        if identity is Identity.OURS:
+            return details
+        if identity is Identity.UNCONFIRMED and await self._is_unclaimed(details.transaction_id):
+            return details
+        return None
+
+    async def find_possible_charge(self, payment: Payment) -> TransactionDetails | None:
+        """The gateway's record of `payment`'s charge as a round finds it, or else a match naming no attempt.
+
+        Raises: GatewayUnavailable, GatewayConfigurationError, GatewayError.
+        """
+        found = await self._find_charge(payment)
+        return found.details or found.unconfirmed
+
+    async def _find_charge(self, payment: Payment, hint: str | None = None) -> _Found:
+        """`hint`: a transaction id the gateway named (a webhook), tried before searching."""
         known = payment.gateway.transaction_id if payment.gateway is not None else None
-        if known is not None:
-            details = await self._gateway.fetch_transaction_details(known)
+        for transaction_id in dict.fromkeys(t for t in (hint, known) if t is not None):
+            details = await self._gateway.fetch_transaction_details(transaction_id)
             if details is not None and is_candidate(payment, details) and identify(payment, details) is Identity.OURS:
                 self._measure_skew(payment, details)
                 return _Found(details)
@@ -432,6 +479,23 @@ class Reconciler:
             )
         else:
             log.info("reconciler.clock_skew_measured", skew_s=round(skew_s, 3), payment_id=payment.payment_id)
+
+    async def _skew_on_a_known_charge(self) -> float | None:
+        """The skew measured on our latest approved charge; None when there is none to measure on.
+
+        A fresh reconciler has measured nothing yet: before it calls an attempt not charged, the gateway's
+        clock must be known, or a gateway lagging more than the margin hides the charge from the search.
+        """
+        async with self._database.reading() as conn:
+            known = await payment_rows.fetch_latest_sent_charge(conn)
+        transaction_id = known.gateway.transaction_id if known is not None and known.gateway is not None else None
+        if known is None or transaction_id is None:
+            return None
+        details = await self._gateway.fetch_transaction_details(transaction_id)
+        if details is None:
+            return None
+        self._measure_skew(known, details)
+        return self.clock_skew_s
 
     async def _leave_unconfirmed(self, payment: Payment, details: TransactionDetails, *, now: datetime) -> _Settled:
         """A transaction matches but names no attempt: keep the payment `unknown` for a person, whatever the grace."""

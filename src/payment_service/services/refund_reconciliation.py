@@ -4,7 +4,8 @@ It looks at refunds in `unknown`, and at those left `processing` longer than `pr
 process died between writing the refund and recording the gateway's answer, perhaps before sending).
 * A void: the charge's own details say whether it is voided now.
 * A refund: it carries its own refId, sent as the invoice number too, so it is found among the unsettled
-  transactions (paged newest first, back to when it was written) and then among the settled batches,
+  transactions (paged newest first, back to when it was written, minus the skew margin and how far the
+  refunded charge's submit time says the gateway's clock is behind ours) and then among the settled batches,
   and confirmed through its details (refId, or the refunded charge's id with the amount).
 Found: succeeded, recorded with its events as `RefundService.settle` does for an answer read at once.
 Not found `not_found_grace_s` after it was written: failed, which gives its amount back to what may still
@@ -119,7 +120,10 @@ class RefundReconciler:
         if payment is None or charge_id is None:
             log.error("refund_reconciler.payment_missing", refund_id=refund.refund_id)
             return None
-        details = await (self._find_void if refund.kind is RefundKind.VOID else self._find_refund)(refund, charge_id)
+        if refund.kind is RefundKind.VOID:
+            details = await self._find_void(refund, charge_id)
+        else:
+            details = await self._find_refund(refund, charge_id, await self._gateway_lag(payment, charge_id))
         if details is not None:
             result = gateway_result_of(details)
             context = await self._order_context(payment)
@@ -134,8 +138,19 @@ class RefundReconciler:
         details = await self._gateway.fetch_transaction_details(charge_id)
         return details if details is not None and details.status is GatewayTransactionStatus.VOIDED else None
 
-    async def _find_refund(self, refund: Refund, charge_id: str) -> TransactionDetails | None:
-        submitted_after = refund.created_at - timedelta(seconds=self._settings.lookback_margin_s)
+    async def _gateway_lag(self, payment: Payment, charge_id: str) -> timedelta:
+        """How far the gateway's clock is behind ours, from the refunded charge's submit time (zero if ahead).
+
+        The refund's row carries the gateway's time; our margin alone would stop the search short of it
+        when the gateway lags more than the margin, and a refund that happened would be called failed.
+        """
+        details = await self._gateway.fetch_transaction_details(charge_id)
+        if details is None or payment.sent_at is None:
+            return timedelta(0)
+        return max(payment.sent_at - details.submitted_at, timedelta(0))
+
+    async def _find_refund(self, refund: Refund, charge_id: str, gateway_lag: timedelta) -> TransactionDetails | None:
+        submitted_after = refund.created_at - timedelta(seconds=self._settings.lookback_margin_s) - gateway_lag
         page_size = self._settings.page_size
         for offset in range(1, _MAX_PAGES + 1):
             page = await self._gateway.fetch_unsettled_transactions(page_size, offset, newest_first=True)

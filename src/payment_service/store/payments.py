@@ -198,3 +198,33 @@ async def fetch_payment_ids_by_transaction_id(conn: AsyncConnection, transaction
     """The payments recording gateway transaction `transaction_id` (at most one, unless something went wrong)."""
     rows = await conn.execute(select(payments.c.payment_id).where(payments.c.transaction_id == transaction_id))
     return [row[0] for row in rows]
+
+
+async def fetch_latest_sent_charge(conn: AsyncConnection) -> Payment | None:
+    """The most recently changed approved payment with its gateway transaction and sending time, or None.
+
+    Its transaction's submit time against our `sent_at` tells how the gateway's clock stands to ours.
+    """
+    row = (
+        (
+            await conn.execute(
+                select(payments)
+                .where(
+                    payments.c.status == PaymentStatus.APPROVED.value,
+                    payments.c.transaction_id.is_not(None),
+                    payments.c.sent_at.is_not(None),
+                )
+                .order_by(payments.c.updated_at.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return payment_from_row(row) if row is not None else None
+
+
+async def fetch_payment_by_ref_id(conn: AsyncConnection, ref_id: str) -> Payment | None:
+    """The attempt that sent `ref_id` (unique per attempt) to the gateway."""
+    row = (await conn.execute(select(payments).where(payments.c.ref_id == ref_id))).mappings().first()
+    return payment_from_row(row) if row is not None else None

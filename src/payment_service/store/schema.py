@@ -22,7 +22,7 @@ _SCHEMA_LOCK_KEY = 0x7061_796D_656E  # "paymen"
 def schema_metadata() -> MetaData:
     """The metadata with every table of the store registered on it (what the migrations must build)."""
     # Imported for their side effect: each module defines its tables on `metadata`.
-    from payment_service.store import outbox, refunds, tables  # noqa: F401
+    from payment_service.store import outbox, refunds, resolutions, tables, webhooks  # noqa: F401
 
     return metadata
 

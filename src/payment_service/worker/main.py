@@ -5,7 +5,8 @@ client, Kafka publisher). SIGTERM or SIGINT starts a clean shutdown: the consume
 finishes the record each partition has in hand, commits, and leaves the group; then the relay is
 cancelled (between batches, or mid-publish: an unmarked row is published again later) and the
 resources close in reverse, the producer flushing what is in flight. A broker that is down at start
-is waited for with backoff. The reconciler runs beside them and is cancelled with the relay.
+is waited for with backoff. The reconciler and the webhook sweep (notifications the API stored but did
+not finish applying) run beside them and are cancelled with the relay.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
 from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundService
+from payment_service.services.webhooks import WebhookService
 from payment_service.settings import Settings, WorkerSettings
 from payment_service.tracing import configure_tracing
 
@@ -93,6 +95,14 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             refunds=refunds,
             settings=settings.reconciler,
         )
+        notifications = WebhookService(
+            database=resources.database,
+            gateway=resources.gateway,
+            reconciler=reconciler,
+            refunds=refunds,
+            settings=settings.webhooks,
+            signature_key=settings.gateway.signature_key.get_secret_value(),
+        )
         sweeper = IdempotencyKeySweeper(resources.database, interval_s=settings.worker.idempotency_sweep_interval_s)
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
         async with asyncio.TaskGroup() as group:
@@ -101,6 +111,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             reconciler_task = group.create_task(reconciler.run(), name="reconciler")
             refund_reconciler_task = group.create_task(refund_reconciler.run(), name="refund-reconciler")
             sweeper_task = group.create_task(sweeper.run(), name="idempotency-key-sweeper")
+            webhook_task = group.create_task(notifications.run(), name="webhook-processor")
             await stop.wait()
             log.info("worker.stopping")
             consumer.stop()
@@ -109,6 +120,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             reconciler_task.cancel()
             refund_reconciler_task.cancel()
             sweeper_task.cancel()
+            webhook_task.cancel()
             relay_task.cancel()
     log.info("worker.stopped")
 

@@ -9,6 +9,8 @@ from tests.integration.conftest import Shop, app_client, build_settings, card_bo
 from tests.support.db_service import run_db_service
 from tests.support.simulator import SimulatorHandle
 
+READINESS_503 = ("get", "/readyz", "503")  # a JSON readiness report, not a problem
+
 
 class TestOperations:
     async def test_healthz_answers_ok(self, api_client: httpx.AsyncClient) -> None:
@@ -52,7 +54,27 @@ class TestOperations:
         schema = (await api_client.get("/openapi.json")).json()
 
         responses = schema["paths"]["/payments/pay"]["post"]["responses"]
-        assert {"201", "202", "401", "402", "404", "409", "422", "502", "503"} <= set(responses)
+        assert {"201", "202", "401", "402", "404", "409", "413", "422", "431", "500", "502", "503"} <= set(responses)
+
+    async def test_openapi_documents_every_error_as_problem_json(self, api_client: httpx.AsyncClient) -> None:
+        schema = (await api_client.get("/openapi.json")).json()
+
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                responses = operation["responses"]
+                assert {"413", "431", "500"} <= set(responses), (method, path)
+                if operation.get("security"):
+                    assert "401" in responses, (method, path)
+                errors = {s: r for s, r in responses.items() if int(s) >= 400 and (method, path, s) != READINESS_503}
+                for status, response in errors.items():
+                    assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+        assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+    async def test_openapi_says_the_two_body_shapes_exclude_each_other(self, api_client: httpx.AsyncClient) -> None:
+        schemas = (await api_client.get("/openapi.json")).json()["components"]["schemas"]
+
+        assert len(schemas["PayRequest"]["oneOf"]) == 2
+        assert len(schemas["PaymentMethodIn"]["oneOf"]) == 2
 
     async def test_request_id_is_echoed_or_made_up(self, api_client: httpx.AsyncClient) -> None:
         echoed = await api_client.get("/healthz", headers={"X-Request-ID": "req-123"})

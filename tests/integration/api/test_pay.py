@@ -135,6 +135,25 @@ class TestPayOutcomes:
         assert another.status_code == 402  # still the declining ZIP, but a new attempt was allowed
         assert payment_statuses(service_settings, order_id) == ["declined", "declined"]
 
+    async def test_a_double_click_with_a_declined_card_is_declined_twice_never_pending(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle, service_settings: Settings
+    ) -> None:
+        customer = str(shop.db.create_customer(address=_address(DECLINE_ZIP))["id"])
+        order_id = str(shop.order(customer)["id"])
+
+        first = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer, key="c1"))
+        # The same card again within the duplicate window: the gateway answers reason 11, naming the decline.
+        second = await api_client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer, key="c2"))
+
+        assert (first.status_code, second.status_code) == (402, 402)
+        assert second.json()["code"] == "payment_declined"
+        assert second.json()["reason_code"] == "11"
+        assert second.json()["payment"]["status"] == "declined"
+        assert payment_statuses(service_settings, order_id) == ["declined", "declined"]
+        assert outbox_types(service_settings, order_id) == ["payment.declined", "payment.declined"]
+        assert [t["status"] for t in simulator.transactions(invoice_number=order_id)] == ["declined"]
+        assert shop.db.get_order(order_id)["payment_status"] == "unpaid"  # type: ignore[index]
+
     async def test_gateway_error_answers_502_and_records_the_attempt_failed(
         self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle, service_settings: Settings
     ) -> None:

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -173,3 +174,63 @@ class TestPutPaymentAnswers:
                 client = DbServiceClient(http, settings)
                 with pytest.raises(DbServiceUnavailable, match=str(status)):
                     await client.put_payment(_record("pay_P1", "1", "1", version=1, status=PaymentStatus.APPROVED))
+
+
+# Ids that would name another endpoint, add a query or fragment, or vanish, if put into a URL as sent.
+HOSTILE_IDS = {
+    "../customers/{customer}": "%2E%2E%2Fcustomers%2F{customer}",
+    "{order}/cancel": "{order}%2Fcancel",
+    "{order}?x=1": "{order}%3Fx%3D1",
+    "{order}#frag": "{order}%23frag",
+    "..": "%2E%2E",
+    "\ud800": "%ED%A0%80",
+}
+
+
+def _hostile_case(db_service: DbServiceHandle, template: str) -> tuple[dict[str, Any], str, str]:
+    """A fresh order, the hostile id `template` names for it, its encoded form; the request log cleared."""
+    customer = db_service.create_customer()
+    product = db_service.create_product("Mug", "19.99")
+    order = db_service.create_order(customer["id"], [(product["id"], 1)])
+    names = {"customer": customer["id"], "order": order["id"]}
+    db_service.requests.clear()
+    return order, template.format(**names), HOSTILE_IDS[template].format(**names)
+
+
+class TestPathSegments:
+    @pytest.mark.parametrize("template", HOSTILE_IDS)
+    async def test_every_call_sends_the_id_as_one_encoded_segment(
+        self, client: DbServiceClient, db_service: DbServiceHandle, template: str
+    ) -> None:
+        order, hostile, encoded = _hostile_case(db_service, template)
+
+        with pytest.raises(OrderNotFound):
+            await client.fetch_order(hostile)
+        with pytest.raises(OrderNotFound):
+            await client.update_order_payment(hostile, status="approved", payment_id="pay_1")
+        with pytest.raises(DbServiceError):
+            await client.fetch_customer(hostile)
+        assert await client.fetch_payment(hostile) is None
+
+        assert db_service.requests == [
+            ("GET", f"/orders/{encoded}"),
+            ("PATCH", f"/orders/{encoded}"),
+            ("GET", f"/customers/{encoded}"),
+            ("GET", f"/payments/{encoded}"),
+        ]
+        assert db_service.get_order(str(order["id"]))["payment_status"] == "unpaid"  # type: ignore[index]
+
+    # Payment ids are minted here; a lone surrogate could not even travel in the JSON body.
+    @pytest.mark.parametrize("template", [t for t in HOSTILE_IDS if t != "\ud800"])
+    async def test_a_payment_record_goes_to_its_own_encoded_path(
+        self, client: DbServiceClient, db_service: DbServiceHandle, template: str
+    ) -> None:
+        order, hostile, encoded = _hostile_case(db_service, template)
+
+        with pytest.raises(DbServiceError):  # the path's id is not the body's: refused, nothing written
+            await client.put_payment(
+                _record(hostile, str(order["id"]), str(order["customer_id"]), version=1, status=PaymentStatus.APPROVED)
+            )
+
+        assert db_service.requests == [("PUT", f"/payments/{encoded}")]
+        assert db_service.list_payments(str(order["id"])) == []

@@ -110,8 +110,9 @@ class TestChargeOutcomes:
             ({"payment_method": make_card(cvv="901")}, ChargeOutcomeKind.DECLINED, "65", True),
             ({"bill_to": make_bill_to(zip="46252")}, ChargeOutcomeKind.HELD_FOR_REVIEW, "252", False),
             ({"bill_to": make_bill_to(zip="46253")}, ChargeOutcomeKind.HELD_FOR_REVIEW, "253", False),
-            ({"payment_method": make_card(year=2020, month=1)}, ChargeOutcomeKind.FAILED, "8", False),
-            ({"payment_method": make_card("4111111111111112")}, ChargeOutcomeKind.FAILED, "6", False),
+            # The customer's own card data: declined (cured with another card), not the gateway's fault.
+            ({"payment_method": make_card(year=2020, month=1)}, ChargeOutcomeKind.DECLINED, "8", True),
+            ({"payment_method": make_card("4111111111111112")}, ChargeOutcomeKind.DECLINED, "6", True),
         ],
         ids=["zip-46282", "avs-n", "cvv-901", "hold-252", "hold-253", "expired", "bad-luhn"],
     )
@@ -168,7 +169,11 @@ class TestChargeOutcomes:
 
         assert first.kind is ChargeOutcomeKind.APPROVED
         assert first.result.account_number == "XXXX1111"
-        assert reused.kind is ChargeOutcomeKind.FAILED
+        assert (reused.kind, reused.result.reason_code, reused.soft_decline) == (
+            ChargeOutcomeKind.DECLINED,
+            "E00114",
+            True,
+        )
 
     async def test_wrong_credentials_are_a_configuration_error(self, simulator: SimulatorHandle) -> None:
         settings = gateway_settings(simulator, transaction_key=SecretStr("wrongKey00000000"))

@@ -16,7 +16,7 @@ from payment_service.store.database import create_engine
 from payment_service.store.schema import BASELINE_REVISION, migration_config, schema_metadata, upgrade_schema
 from tests.support.databases import database_url, execute_sql, query_rows
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture
@@ -74,6 +74,20 @@ class TestMigrations:
         assert query_rows(url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
         assert query_rows(url, "SELECT payment_id, status FROM payments") == [("pay_OLD", "approved")]
         assert query_rows(url, "SELECT count(*) FROM refunds") == [(0,)]
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+
+    async def test_a_store_created_on_start_with_the_traceparent_column_is_upgraded_too(
+        self, engine: AsyncEngine, url: str
+    ) -> None:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to(BASELINE_REVISION))
+        # What create-on-start left just before migrations: the baseline plus the outbox's traceparent.
+        execute_sql(url, "DROP TABLE alembic_version", "ALTER TABLE outbox ADD COLUMN traceparent VARCHAR(55)")
+
+        await upgrade_schema(engine)
+
+        assert query_rows(url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
         async with engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
 

@@ -46,12 +46,21 @@ class TestClassifyTransaction:
         assert outcome.kind is ChargeOutcomeKind.DECLINED
         assert outcome.soft_decline
 
-    @pytest.mark.parametrize("reason", ["5", "6", "7", "8", "17", "33", "78", "290"])
+    @pytest.mark.parametrize("reason", ["5", "17", "33", "290"])
     def test_response_code_3_is_a_failure_that_charged_nothing(self, reason: str) -> None:
         outcome = classify(responses.unsuccessful("3", reason, "An error."))
 
         assert outcome.kind is ChargeOutcomeKind.FAILED
         assert outcome.payment_status is PaymentStatus.FAILED
+        assert outcome.result.reason_code == reason
+
+    @pytest.mark.parametrize("reason", ["6", "7", "8", "37", "78", "315", "316", "317"])
+    def test_the_customers_own_card_data_is_a_soft_decline_not_a_gateway_fault(self, reason: str) -> None:
+        outcome = classify(responses.unsuccessful("3", reason, "The credit card number is invalid."))
+
+        assert outcome.kind is ChargeOutcomeKind.DECLINED
+        assert outcome.soft_decline
+        assert outcome.payment_status is PaymentStatus.DECLINED
         assert outcome.result.reason_code == reason
 
     def test_duplicate_returns_the_original_transaction_id_apart_from_the_result(self) -> None:
@@ -92,6 +101,14 @@ class TestClassifyTransaction:
     @pytest.mark.parametrize("code", ["E00002", "E00004", "E00027", "E00040"])
     def test_other_api_errors_are_failures(self, code: str) -> None:
         assert classify(responses.api_error(code)).kind is ChargeOutcomeKind.FAILED
+
+    @pytest.mark.parametrize("code", ["E00114", "E00115"])
+    def test_unusable_opaque_data_is_a_soft_decline(self, code: str) -> None:
+        outcome = classify(responses.api_error(code, "Invalid OTS Token."))
+
+        assert outcome.kind is ChargeOutcomeKind.DECLINED
+        assert outcome.soft_decline
+        assert outcome.result.reason_code == code
 
     def test_schema_error_text_is_replaced_as_it_may_quote_card_data(self) -> None:
         text = "The 'cardCode' element is invalid - The value '12' is invalid according to its datatype"

@@ -1,4 +1,7 @@
-"""The outbox keeps the W3C traceparent an event was written in, continued by its Kafka record.
+"""The outbox keeps each event's trace context (W3C traceparent), continued by its Kafka record.
+
+The column may already be there: a store created on start just before migrations existed got it from
+the tables themselves, and is stamped at the baseline; so it is added only when missing.
 
 Revision ID: 0004
 Revises: 0003
@@ -14,8 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("outbox", sa.Column("traceparent", sa.String(length=55), nullable=True))
+    columns = {column["name"] for column in sa.inspect(op.get_bind()).get_columns("outbox")}
+    if "traceparent" in columns:
+        return
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("traceparent", sa.String(length=55), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column("outbox", "traceparent")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("traceparent")

@@ -1,0 +1,439 @@
+"""Attacks on giving money back: lost answers under clock skew, racing replicas, refunds of what was not taken.
+
+Against the strict simulator over HTTP (its clock well behind ours), the real reference db-service,
+and one SQLite store shared by two API instances. Each test tries to give back more than was taken,
+or to lose or misstate a refund, and checks the gateway's ledger and the stored records.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from payment_service.api.app import create_app
+from payment_service.domain.errors import PaymentNotRefundable, RefundNotAllowed
+from payment_service.domain.payments import PaymentStatus
+from payment_service.domain.refunds import RefundStatus
+from payment_service.resources import Resources, open_resources
+from payment_service.services.reconciliation import Reconciler, ReconcileResult
+from payment_service.services.refund_reconciliation import RefundReconciler
+from payment_service.services.refunds import RefundCommand, RefundService
+from payment_service.settings import ReconcilerSettings, Settings
+from payment_service.store import payments as payment_rows
+from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, store_rows
+from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
+from tests.support.refunds import paid, refund_service, refunds_in_ledger
+from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
+
+# The gateway's clock behind ours by more than the reconciler's default skew margin (900 s).
+SKEW = timedelta(minutes=40)
+GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, page_size=2)
+ADMIN = "staff-1"
+
+
+def gateway_clock() -> datetime:
+    return datetime.now(UTC) - SKEW
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorHandle]:
+    # The merchant account takes KWD (three decimals) and JPY (none) too.
+    accepted = frozenset({"USD", "KWD", "JPY"})
+    with run_simulator(strict=True, clock=gateway_clock, accepted_currencies=accepted) as handle:
+        yield handle
+
+
+@pytest.fixture
+def service_settings(service_settings: Settings) -> Settings:
+    gateway = service_settings.gateway.model_copy(update={"accepted_currencies": frozenset({"USD", "KWD", "JPY"})})
+    return service_settings.model_copy(update={"gateway": gateway})
+
+
+@pytest.fixture
+async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
+    async with open_resources(service_settings) as opened:
+        yield opened
+
+
+def refund_reconciler(resources: Resources, clock: ManualClock) -> RefundReconciler:
+    return RefundReconciler(
+        database=resources.database,
+        gateway=resources.gateway,
+        db_service=resources.db_service,
+        refunds=refund_service(resources),
+        settings=GRACE,
+        clock=clock,
+    )
+
+
+def short_read(settings: Settings) -> Settings:
+    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
+
+
+def admin(shop: Shop, key: str | None = None) -> dict[str, str]:
+    return shop.auth(ADMIN, roles=("admin",), key=key)
+
+
+def stored_refunds(settings: Settings, payment_id: str) -> list[tuple[str, str]]:
+    rows = store_rows(
+        settings, "SELECT amount, status FROM refunds WHERE payment_id = ? ORDER BY created_at", payment_id
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+class TestLostChargeUnderClockSkew:
+    async def test_a_charge_lost_with_the_gateway_clock_40_minutes_behind_is_adopted_by_a_fresh_reconciler(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # An earlier charge whose answer was read: the only clue to the gateway's clock a fresh worker has.
+        earlier = await pay(service_settings, shop, (customer := shop.customer()), str(shop.order(customer)["id"]))
+        assert earlier["http_status"] == 201, earlier
+        customer, order_id, payment_id = await pay_lost(service_settings, shop, simulator, "stall_after_commit")
+
+        report = await reconciler_for(resources, after_grace()).reconcile_once()
+        retry = await pay(service_settings, shop, customer, order_id, number=MASTERCARD)
+
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
+        assert await status_of(resources, payment_id) is PaymentStatus.APPROVED
+        assert retry["http_status"] == 409  # paid: the other card is not charged
+        assert [t["status"] for t in simulator.transactions(invoice_number=order_id)] == ["capturedPendingSettlement"]
+
+
+class TestLostRefundUnderClockSkew:
+    async def test_a_refund_lost_with_the_gateway_clock_40_minutes_behind_is_found_and_never_given_twice(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        charge_id = payment["gateway"]["transaction_id"]
+        url = f"/payments/{payment['id']}/refunds"
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read(service_settings))) as impatient:
+            lost = await impatient.post(url, json={"amount": "60.00"}, headers=admin(shop))
+        assert (lost.status_code, lost.json()["status"]) == (202, "unknown"), lost.text
+
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
+        settled = await refund_reconciler(resources, clock).reconcile_once()
+        # Had the lost refund been called "failed", its 60 would be free to refund again.
+        again = await api_client.post(url, json={"amount": "60.00"}, headers=admin(shop))
+
+        assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
+        assert again.status_code == 422, again.text
+        assert refunds_in_ledger(simulator, charge_id) == [Decimal("60.00")]
+        assert stored_refunds(service_settings, payment["id"]) == [("60.00", "succeeded")]
+
+
+class TestRacingReplicas:
+    async def test_three_concurrent_refunds_of_40_through_two_api_instances_give_back_at_most_the_capture(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+        async with app_client(create_app(service_settings)) as other:
+            answers = await asyncio.gather(
+                api_client.post(url, json={"amount": "40.00"}, headers=admin(shop)),
+                other.post(url, json={"amount": "40.00"}, headers=admin(shop)),
+                other.post(url, json={"amount": "40.00"}, headers=admin(shop)),
+            )
+
+        assert sorted(answer.status_code for answer in answers) == [201, 201, 422]
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("40.00")] * 2
+        assert sorted(stored_refunds(service_settings, payment["id"])) == [("40.00", "succeeded")] * 2
+
+    async def test_the_same_idempotency_key_on_two_instances_at_once_sends_one_refund(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+        body: dict[str, Any] = {"amount": "25.00"}
+        async with app_client(create_app(service_settings)) as other:
+            answers = await asyncio.gather(
+                api_client.post(url, json=body, headers=admin(shop, key="twice")),
+                other.post(url, json=body, headers=admin(shop, key="twice")),
+            )
+
+        # One is sent; the other replays it or is told the key is in flight, never a second refund.
+        assert sorted(answer.status_code for answer in answers) in ([201, 201], [201, 409])
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("25.00")]
+        assert stored_refunds(service_settings, payment["id"]) == [("25.00", "succeeded")]
+
+
+class _DiesBeforeRecording(RefundService):
+    """A process that dies after the gateway answered and before the answer is stored."""
+
+    async def settle(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the process died here")
+
+
+class TestCrashes:
+    async def test_a_refund_answered_but_never_stored_is_settled_by_a_fresh_reconciler_with_one_gateway_refund(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        dying = _DiesBeforeRecording(
+            database=resources.database,
+            db_service=resources.db_service,
+            gateway=resources.gateway,
+            idempotency_ttl_s=60,
+        )
+        with pytest.raises(RuntimeError, match="died"):
+            await dying.refund(
+                RefundCommand(payment["id"], Decimal("30.00")),
+                requested_by=ADMIN,
+                idempotency_key=None,
+                render=lambda refund: pytest.fail("nothing is rendered by a dead process"),
+            )
+        assert stored_refunds(service_settings, payment["id"]) == [("30.00", "processing")]
+
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.processing_grace_s + 1))
+        settled = await refund_reconciler(resources, clock).reconcile_once()
+        current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
+
+        assert list(settled.values()) == [RefundStatus.SUCCEEDED]
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("30.00")]
+        assert (current["status"], current["refunded_amount"]) == ("partially_refunded", "30.00")
+
+
+class TestReversalRace:
+    async def test_an_admin_refund_racing_the_automatic_reversal_voids_the_charge_once(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        async with resources.database.reading() as conn:
+            stored = await payment_rows.fetch_payment(conn, payment["id"])
+        assert stored is not None
+        url = f"/payments/{payment['id']}/refunds"
+
+        answer, reversal = await asyncio.gather(
+            api_client.post(url, json={}, headers=admin(shop)),
+            refund_service(resources).reverse_charge(stored, reason="order_cancelled"),
+            return_exceptions=True,
+        )
+
+        # Exactly one of them voids it; the other finds nothing left.
+        assert isinstance(answer, httpx.Response)
+        if answer.status_code == 201:
+            assert reversal is None or isinstance(reversal, RefundNotAllowed | PaymentNotRefundable), reversal
+        else:
+            assert answer.status_code in (409, 422), answer.text
+            assert reversal is not None
+            assert not isinstance(reversal, BaseException), reversal
+        charge = next(t for t in simulator.transactions() if t["transId"] == payment["gateway"]["transaction_id"])
+        assert charge["status"] == "voided"
+        assert stored_refunds(service_settings, payment["id"]) == [("100.00", "succeeded")]
+
+
+def reversals(result: str) -> float:
+    labels = {"reason": "order_cancelled", "result": result}
+    return REGISTRY.get_sample_value("payment_service_charge_reversals_total", labels) or 0.0
+
+
+class TestReversalThatDidNotHappen:
+    async def test_a_void_of_a_cancelled_orders_charge_that_the_gateway_never_made_is_left_for_a_person(
+        self, shop: Shop, simulator: SimulatorHandle, resources: Resources, service_settings: Settings
+    ) -> None:
+        # An earlier answered charge tells the reconciler how far the gateway's clock lags.
+        earlier = await pay(service_settings, shop, (first := shop.customer()), str(shop.order(first)["id"]))
+        assert earlier["http_status"] == 201, earlier
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read(service_settings))) as client:
+            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+        assert response.json()["status"] == "unknown"
+        with shop.db.client() as db:
+            assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+        refunds = refund_service(resources)
+        reconciler = Reconciler(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            settings=GRACE,
+            refunds=refunds,
+            clock=after_grace(),
+        )
+        given_back, left = reversals("given_back"), reversals("left_for_a_person")
+        simulator.add_fault("system_error")  # the void is answered E00001 and never made
+
+        report = await reconciler.reconcile_once()
+        in_doubt = (reversals("given_back"), reversals("left_for_a_person"))
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
+        await refund_reconciler(resources, clock).reconcile_once()
+
+        assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
+        (charge,) = simulator.transactions(invoice_number=order_id)
+        assert charge["status"] == "capturedPendingSettlement"  # the money is still taken
+        assert in_doubt == (given_back, left)  # not counted as given back while nobody knows
+        assert (reversals("given_back"), reversals("left_for_a_person")) == (given_back, left + 1)
+        assert store_rows(service_settings, "SELECT kind, status, origin FROM refunds") == [
+            ("void", "failed", "automatic")
+        ]
+
+
+class TestNothingToGiveBack:
+    async def test_a_payment_whose_charge_is_unknown_cannot_be_refunded(
+        self, shop: Shop, simulator: SimulatorHandle, service_settings: Settings
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer, price="100.00", quantity=1)["id"])
+        simulator.add_fault("reset_after_commit")
+        async with app_client(create_app(short_read(service_settings))) as client:
+            lost = await client.post(
+                "/payments/pay",
+                json={
+                    "order_id": order_id,
+                    "payment": {"card": {"number": "4111111111111111", "expiration": "2031-12", "cvv": "123"}},
+                },
+                headers=shop.auth(customer),
+            )
+            assert (lost.status_code, lost.json()["status"]) == (202, "unknown"), lost.text
+            refused = await client.post(
+                f"/payments/{lost.json()['id']}/refunds", json={"amount": "10.00"}, headers=admin(shop)
+            )
+
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        # The charge stands at the gateway, neither voided nor refunded.
+        charges = simulator.transactions(invoice_number=order_id)
+        assert [t["status"] for t in charges] == ["capturedPendingSettlement"]
+        assert refunds_in_ledger(simulator, charges[0]["transId"]) == []
+        assert stored_refunds(service_settings, lost.json()["id"]) == []
+
+    async def test_partial_refunds_that_reach_the_capture_exactly_leave_nothing_and_one_cent_more_is_refused(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop, price="100.00")
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+
+        first = await api_client.post(url, json={"amount": "33.33"}, headers=admin(shop))
+        second = await api_client.post(url, json={"amount": "66.67"}, headers=admin(shop))
+        over = await api_client.post(url, json={"amount": "0.01"}, headers=admin(shop))
+        rest = await api_client.post(url, json={}, headers=admin(shop))
+        too_precise = await api_client.post(url, json={"amount": "0.001"}, headers=admin(shop))
+        current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
+
+        assert (first.status_code, second.status_code) == (201, 201)
+        # Fully refunded: nothing is left, whatever the amount asked.
+        assert (over.status_code, rest.status_code, too_precise.status_code) == (409, 422, 409)
+        assert (current["status"], current["refunded_amount"]) == ("refunded", "100.00")
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [
+            Decimal("33.33"),
+            Decimal("66.67"),
+        ]
+
+
+async def paid_in(api_client: httpx.AsyncClient, shop: Shop, price: str, currency: str) -> dict[str, Any]:
+    customer = shop.customer()
+    product = shop.db.create_product("Brass lamp", price)
+    order = shop.db.create_order(customer, [(str(product["id"]), 1)], currency=currency)
+    response = await api_client.post(
+        "/payments/pay",
+        json={
+            "order_id": str(order["id"]),
+            "payment": {"card": {"number": "4111111111111111", "expiration": "2031-12", "cvv": "123"}},
+        },
+        headers=shop.auth(customer),
+    )
+    assert response.status_code == 201, response.text
+    payment: dict[str, Any] = response.json()
+    return payment
+
+
+class TestCurrencies:
+    async def test_kwd_refunds_to_the_fils_sum_exactly_to_the_capture_and_a_tenth_of_a_fils_is_refused(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        # The reference db-service prices to two decimals; the refunds go to the fils.
+        payment = await paid_in(api_client, shop, "1.24", "KWD")
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+
+        too_precise = await api_client.post(url, json={"amount": "0.6175"}, headers=admin(shop))
+        first = await api_client.post(url, json={"amount": "0.617"}, headers=admin(shop))
+        rest = await api_client.post(url, json={}, headers=admin(shop))
+        current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
+
+        assert too_precise.status_code == 422, too_precise.text
+        assert (first.status_code, rest.status_code) == (201, 201)
+        assert rest.json()["amount"] == "0.623"
+        assert (current["status"], current["refunded_amount"]) == ("refunded", "1.240")
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [
+            Decimal("0.617"),
+            Decimal("0.623"),
+        ]
+
+    async def test_a_jpy_refund_with_sen_is_refused_and_whole_yen_go_back(
+        self, api_client: httpx.AsyncClient, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        payment = await paid_in(api_client, shop, "5000", "JPY")
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+
+        with_sen = await api_client.post(url, json={"amount": "0.50"}, headers=admin(shop))
+        whole = await api_client.post(url, json={"amount": "1999"}, headers=admin(shop))
+
+        assert with_sen.status_code == 422, with_sen.text
+        assert whole.status_code == 201, whole.text
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("1999")]
+
+
+class TestPaging:
+    async def test_a_lost_refund_behind_more_than_a_page_of_newer_transactions_is_found(
+        self,
+        api_client: httpx.AsyncClient,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        service_settings: Settings,
+    ) -> None:
+        payment = await paid(api_client, shop)
+        simulator.settle()
+        url = f"/payments/{payment['id']}/refunds"
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read(service_settings))) as impatient:
+            lost = await impatient.post(url, json={"amount": "10.00"}, headers=admin(shop))
+        assert lost.json()["status"] == "unknown", lost.text
+        for _ in range(3 * GRACE.page_size):  # newer unsettled charges push it past the first pages
+            await paid(api_client, shop)
+
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
+        settled = await refund_reconciler(resources, clock).reconcile_once()
+
+        assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
+        assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("10.00")]
