@@ -46,3 +46,12 @@ class TestCustomerAndProducts:
         products = product_list_adapter.validate_json(b'[{"id": 1, "name": "Mug", "price": "19.99"}]')
 
         assert products[0].to_domain().price == Decimal("19.99")
+
+
+class TestBoundedAmounts:
+    def test_an_unbounded_price_from_the_db_service_is_refused_before_any_arithmetic(self) -> None:
+        with pytest.raises(ValidationError, match="decimal_max_digits"):
+            OrderWire.model_validate_json(
+                b'{"id": "1", "customer_id": "2", "status": "pending",'
+                b' "items": [{"product_id": "7", "quantity": 1, "unit_price": "1E+1000000"}]}'
+            )
