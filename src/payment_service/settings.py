@@ -127,6 +127,11 @@ class ReconcilerSettings(BaseModel):
     max_backoff_s: float = 300.0
     # How long a worker's reconciler holds the payments of one round (a dead worker's wait this long).
     lease_s: float = 300.0
+    # An approved payment whose order was not told by then (a crash, the db-service down) is told by the
+    # worker's order update sweep, and its refused charge given back; the sweep tries this many reversals
+    # before it leaves the charge for a person.
+    order_update_grace_s: float = 60.0
+    reversal_attempts: int = Field(default=3, ge=1)
 
 
 class WebhookSettings(BaseModel):

@@ -74,6 +74,11 @@ CHARGE_REVERSALS = Counter(
     "Approved charges the order refused (db-service reason), by whether they were given back or left for a person.",
     ["reason", "result"],
 )
+ORDER_UPDATES_OVERDUE = Gauge(
+    "payment_service_order_updates_overdue",
+    "Approved payments whose order is still to be told (or whose refused charge is still to be given back) "
+    "past the grace, as of the order update sweep's last pass.",
+)
 UNSETTLED_REFUNDS = Gauge(
     "payment_service_unsettled_refunds", "Refunds whose outcome is unknown, as of the refund reconciler's last round."
 )

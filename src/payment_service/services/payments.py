@@ -58,9 +58,10 @@ from payment_service.domain.payments import (
 from payment_service.domain.transactions import GatewayTransactionStatus
 from payment_service.gateway.client import AuthorizeNetGateway
 from payment_service.services import metrics
-from payment_service.services.orders import ORDER_REFUSALS, fetch_order_context, update_order_payment_status
+from payment_service.services.order_updates import tell_order
+from payment_service.services.orders import fetch_order_context
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
-from payment_service.services.refunds import RefundService, reverse_refused_charge
+from payment_service.services.refunds import RefundService
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -476,14 +477,14 @@ class PaymentService:
         """Tell the db-service; the payment as it then stands.
 
         An approved charge the order refuses (cancelled meanwhile, or paid by another attempt) is given
-        back at once (`services/refunds.py`): the payment returned is then voided or refunded.
+        back at once (`services/refunds.py`): the payment returned is then voided or refunded. What is not
+        done here (a crash before it, the db-service down, a reversal that failed) the order update sweep
+        does (`services/order_updates.py`).
         """
         if payment.status not in ORDER_VISIBLE_STATUSES:
             return payment
-        update = await update_order_payment_status(self._db_service, payment)
-        if update in ORDER_REFUSALS:
-            return await reverse_refused_charge(self._refunds, payment, reason=update.value)
-        return payment
+        _, after = await tell_order(self._database, self._db_service, self._refunds, payment)
+        return after
 
     # ------------------------------------------------------------------ reads
 

@@ -60,14 +60,13 @@ from payment_service.domain.transactions import TransactionDetails, TransactionS
 from payment_service.gateway.client import AuthorizeNetGateway, is_last_page
 from payment_service.gateway.outcomes import DUPLICATE_REASONS
 from payment_service.services import metrics
+from payment_service.services.order_updates import tell_order
 from payment_service.services.orders import (
-    ORDER_REFUSALS,
     OrderUpdate,
     fetch_order_context,
-    update_order_payment_status,
 )
 from payment_service.services.payment_events import OrderContext, payment_events
-from payment_service.services.refunds import RefundService, reverse_refused_charge
+from payment_service.services.refunds import RefundService
 from payment_service.settings import ReconcilerSettings
 from payment_service.store import outbox, reconciliation_leases
 from payment_service.store import payments as payment_rows
@@ -588,9 +587,7 @@ class Reconciler:
                 order_payment_id=order.payment_id,
             )
             return OrderUpdate.NOT_CURRENT
-        update = await update_order_payment_status(self._db_service, payment)
-        if update in ORDER_REFUSALS:
-            await reverse_refused_charge(self._refunds, payment, reason=update.value)
+        update, _ = await tell_order(self._database, self._db_service, self._refunds, payment)
         return update
 
     async def _is_newer_attempt(self, payment_id: str, *, than: Payment) -> bool:

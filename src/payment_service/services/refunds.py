@@ -594,21 +594,19 @@ def _same_transaction(refunds: list[Refund], *, kind: RefundKind, details: Trans
 async def reverse_refused_charge(refunds: RefundService | None, payment: Payment, *, reason: str) -> Payment:
     """Give back an approved charge the db-service refused for its order; the payment as it then stands.
 
-    Called by the pay flow and the reconciler when the order update after an approval answers 409
-    (`OrderUpdate.ORDER_CANCELLED`, `ORDER_ALREADY_PAID`; `reason` is its value). A
-    reversal that cannot be made now, or that the gateway refused or never made (known once it is settled,
-    perhaps by the reconciler), is logged as an error and counted (`payment_service_charge_reversals`
-    with `result="left_for_a_person"`; `given_back` only once the money is back),
-    and the payment is returned unchanged: an operator refunds it (`POST /payments/{id}/refunds`).
+    Called when the order update after an approval answers 409 (`OrderUpdate.ORDER_CANCELLED`,
+    `ORDER_ALREADY_PAID`; `reason` is its value): by the pay flow and the reconciler right after the
+    approval, and by the order update sweep (`services/order_updates.py`) until it is done. A reversal that
+    cannot be made now, or that the gateway refused or never made, is logged and the payment returned
+    unchanged: the sweep tries again, and after its last attempt leaves it for a person (counted then,
+    `payment_service_charge_reversals` with `result="left_for_a_person"`; `given_back` once the money is back).
     """
     if refunds is None:
-        metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
-        log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=reason)
+        log.warning("payment.charge_reversal_deferred", payment_id=payment.payment_id, reason=reason)
         return payment
     try:
         reversal = await refunds.reverse_charge(payment, reason=reason)
-    except Exception:  # the charge stands approved; a person must give it back
-        metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
+    except Exception:  # the charge stands approved; the sweep tries again
         log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=reason)
         return payment
     if reversal is None:  # refunds already give all of it back
@@ -618,14 +616,13 @@ async def reverse_refused_charge(refunds: RefundService | None, payment: Payment
 
 
 def _count_reversal(reversal: Refund) -> None:
-    """Count a settled automatic reversal by what became of it; one that failed is left for a person."""
+    """Count a settled automatic reversal once given back; one that failed is tried again by the order update sweep."""
     reason = reversal.reason or "unknown"
     if reversal.status is RefundStatus.SUCCEEDED:
         metrics.CHARGE_REVERSALS.labels(reason=reason, result="given_back").inc()
         return
-    metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
-    log.error(
-        "payment.charge_not_reversed",
+    log.warning(
+        "payment.charge_reversal_refused",
         payment_id=reversal.payment_id,
         refund_id=reversal.refund_id,
         reason=reason,

@@ -21,7 +21,8 @@ from payment_service.db_service.client import DbServiceClient
 from payment_service.domain.errors import InvalidRequest, PaymentNotFound, ResolutionRefused
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
 from payment_service.gateway.client import AuthorizeNetGateway
-from payment_service.services.orders import fetch_order_context, update_order_payment_status
+from payment_service.services.order_updates import tell_order
+from payment_service.services.orders import fetch_order_context
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.services.reconciliation import Reconciler, adopt_transaction
 from payment_service.store import outbox, resolutions
@@ -130,7 +131,8 @@ class ResolutionService:
         )
         if self._outbox_written is not None:
             self._outbox_written()
-        await update_order_payment_status(self._db_service, changed)
+        # An order that refuses a manual approval has the charge given back by the order update sweep.
+        await tell_order(self._database, self._db_service, None, changed)
         return changed
 
     async def list_by_status(self, status: PaymentStatus, *, updated_before: datetime, limit: int) -> list[Payment]:

@@ -2,7 +2,8 @@
 
 Functions take an open connection, so the caller (the service) owns the transaction; every status change
 writes a `payment_transitions` row in the same transaction. Updates are guarded by `version`, so a
-reconciler and a slow request never overwrite each other.
+reconciler and a slow request never overwrite each other. Every approval also records, in its own
+transaction, that the order must still be told (`order_updates_due.py`): whichever flow approved it.
 """
 
 from collections.abc import Collection, Mapping, Sequence
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payment_service.domain.errors import PaymentInProgress, PaymentVersionConflict
 from payment_service.domain.money import Money
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
+from payment_service.store.order_updates_due import add_due
 from payment_service.store.statements import Statement
 from payment_service.store.tables import payment_transitions, payments
 
@@ -138,6 +140,8 @@ async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: P
     if await _UPDATE_PAYMENT.execute(conn, values) != 1:
         raise PaymentVersionConflict(payment.payment_id)
     await _add_transition(conn, payment, from_status=previous.status, reason=reason)
+    if payment.status is PaymentStatus.APPROVED and previous.status is not PaymentStatus.APPROVED:
+        await add_due(conn, payment.payment_id, due_at=payment.updated_at)
 
 
 async def _add_transition(

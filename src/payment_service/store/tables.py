@@ -90,3 +90,16 @@ reconciliation_leases = Table(
     Column("payment_id", String(32), primary_key=True),
     Column("lease_until", UtcDateTime, nullable=False),
 )
+
+# Approved payments whose order the db-service has not yet accepted, or whose refusal (cancelled meanwhile,
+# paid by another attempt) is not yet given back: written with the approval, deleted once met, retried by
+# the worker's sweep until then (`store/order_updates_due.py`, migration 0006).
+order_updates_due = Table(
+    "order_updates_due",
+    metadata,
+    Column("payment_id", String(32), primary_key=True),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", UtcDateTime, nullable=True),
+)
+Index("ix_order_updates_due_due_at", order_updates_due.c.due_at)

@@ -21,6 +21,7 @@ from payment_service.messaging.client import MessagingError
 from payment_service.messaging.consumer import EventConsumer, RetryPolicy, create_consumer_client
 from payment_service.resources import open_resources
 from payment_service.services.housekeeping import IdempotencyKeySweeper
+from payment_service.services.order_updates import OrderUpdateSweep
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.recording import PaymentRecorder
@@ -103,6 +104,12 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             settings=settings.webhooks,
             signature_key=settings.gateway.signature_key.get_secret_value(),
         )
+        order_updates = OrderUpdateSweep(
+            database=resources.database,
+            db_service=resources.db_service,
+            refunds=refunds,
+            settings=settings.reconciler,
+        )
         sweeper = IdempotencyKeySweeper(resources.database, interval_s=settings.worker.idempotency_sweep_interval_s)
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
         async with asyncio.TaskGroup() as group:
@@ -111,6 +118,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             reconciler_task = group.create_task(reconciler.run(), name="reconciler")
             refund_reconciler_task = group.create_task(refund_reconciler.run(), name="refund-reconciler")
             sweeper_task = group.create_task(sweeper.run(), name="idempotency-key-sweeper")
+            order_update_task = group.create_task(order_updates.run(), name="order-update-sweep")
             webhook_task = group.create_task(notifications.run(), name="webhook-processor")
             await stop.wait()
             log.info("worker.stopping")
@@ -120,6 +128,7 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             reconciler_task.cancel()
             refund_reconciler_task.cancel()
             sweeper_task.cancel()
+            order_update_task.cancel()
             webhook_task.cancel()
             relay_task.cancel()
     log.info("worker.stopped")

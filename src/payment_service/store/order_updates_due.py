@@ -1,0 +1,74 @@
+"""Order updates due: an approved payment the db-service must still be told about, kept until it was.
+
+A row is written in the transaction that stores the approval (`payments.update_payment`, whichever flow
+approved it: the pay flow, the reconciler, a webhook, a manual resolution), so a crash right after the
+commit cannot forget it. It is deleted once the db-service accepted the order update, or once the refused
+charge was given back or left for a person (`services/order_updates.py`). The worker's sweep takes the
+rows left over: each is leased to one sweep at a time (a conditional update, as the reconciliation
+leases), tried, and then deleted or put off (`due_at` later, `attempts` one more).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payment_service.store.statements import Statement
+from payment_service.store.tables import order_updates_due
+
+_due = order_updates_due
+
+# Both on the pay flow's path: compiled once (`store/statements.py`).
+_INSERT = Statement(insert(_due), column_keys=("payment_id", "due_at", "attempts"))
+_DELETE = Statement(delete(_due).where(_due.c.payment_id == bindparam("b_payment_id")))
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(_due.c.lease_until.is_(None), _due.c.lease_until < now)
+
+
+async def add_due(conn: AsyncConnection, payment_id: str, *, due_at: datetime) -> None:
+    """Record that the order of `payment_id` must still be told (in the approval's transaction)."""
+    await _INSERT.execute(conn, {"payment_id": payment_id, "due_at": due_at, "attempts": 0})
+
+
+async def clear_due(conn: AsyncConnection, payment_id: str) -> None:
+    """The obligation is met (or handed to a person): nothing is due for `payment_id` any more."""
+    await _DELETE.execute(conn, {"b_payment_id": payment_id})
+
+
+async def fetch_due(conn: AsyncConnection, *, due_before: datetime, now: datetime, limit: int) -> Sequence[str]:
+    """Payment ids due before `due_before` that no sweep holds, oldest first."""
+    rows = await conn.execute(
+        select(_due.c.payment_id).where(_due.c.due_at <= due_before, _free(now)).order_by(_due.c.due_at).limit(limit)
+    )
+    return [row[0] for row in rows]
+
+
+async def claim_due(
+    conn: AsyncConnection, payment_id: str, *, due_before: datetime, now: datetime, lease_until: datetime
+) -> int | None:
+    """Lease one due row to the caller; the attempts made so far, or None when it is not due or another holds it."""
+    claimed = await conn.execute(
+        update(_due)
+        .where(_due.c.payment_id == payment_id, _due.c.due_at <= due_before, _free(now))
+        .values(lease_until=lease_until)
+    )
+    if claimed.rowcount != 1:
+        return None
+    attempts = await conn.execute(select(_due.c.attempts).where(_due.c.payment_id == payment_id))
+    return int(attempts.scalar_one())
+
+
+async def put_off(conn: AsyncConnection, payment_id: str, *, due_at: datetime, attempts: int) -> None:
+    """Give the lease back and try again from `due_at`."""
+    await conn.execute(
+        update(_due).where(_due.c.payment_id == payment_id).values(due_at=due_at, attempts=attempts, lease_until=None)
+    )
+
+
+async def count_due(conn: AsyncConnection, *, due_before: datetime) -> int:
+    """How many obligations were due before `due_before` and are still owed (for the overdue gauge)."""
+    result = await conn.execute(select(func.count()).select_from(_due).where(_due.c.due_at <= due_before))
+    return int(result.scalar_one())
