@@ -5,8 +5,9 @@ client, Kafka publisher). SIGTERM or SIGINT starts a clean shutdown: the consume
 finishes the record each partition has in hand, commits, and leaves the group; then the relay is
 cancelled (between batches, or mid-publish: an unmarked row is published again later) and the
 resources close in reverse, the producer flushing what is in flight. A broker that is down at start
-is waited for with backoff. The reconciler and the webhook sweep (notifications the API stored but did
-not finish applying) run beside them and are cancelled with the relay.
+is waited for with backoff. The reconciler, the refund reconciler, the webhook sweep (notifications the
+API stored but did not finish applying) and the order update sweep (approvals whose order was not told)
+run beside them and are cancelled with the relay.
 """
 
 import asyncio
