@@ -176,10 +176,12 @@ class TestDbServiceDownDuringTheOrderUpdate:
         back = await fresh_sweep(resources, clock).sweep_once()
 
         assert while_down == {payment_id: SweepResult.RETRY}
-        assert pending is not None and pending["status"] == "pending"
+        assert pending is not None
+        assert pending["status"] == "pending"
         assert back == {payment_id: SweepResult.UPDATED}
         order = shop.db.get_order(order_id)
-        assert order is not None and (order["status"], order["payment_id"]) == ("paid", payment_id)
+        assert order is not None
+        assert (order["status"], order["payment_id"]) == ("paid", payment_id)
         (charge,) = simulator.transactions(invoice_number=order_id)
         assert charge["status"] == "capturedPendingSettlement"
         assert stored_refunds(service_settings, payment_id) == []
