@@ -44,7 +44,7 @@ test: lint
 # a throwaway cluster (the machine's own server binaries), stopped and deleted even when a test fails.
 POSTGRES_TESTS ?= tests/integration/api tests/integration/services tests/integration/db_service \
 	tests/integration/reference_db tests/integration/messaging tests/integration/store \
-	tests/integration/webhooks tests/integration/operations
+	tests/integration/webhooks tests/integration/operations tests/integration/topology
 
 test-postgres: $(STAMP)
 	export PG_DATA_DIR=$$(mktemp -d /tmp/payments-test-postgres.XXXXXX); \

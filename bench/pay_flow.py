@@ -55,6 +55,28 @@ def service(command: list[str], env: dict[str, str], log_path: Path) -> Iterator
         yield proc
 
 
+@contextlib.contextmanager
+def simulator_and_db_service(
+    workdir: Path, sim_port: int, db_port: int
+) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """The simulator and a reference db-service (fresh SQLite file in `workdir`), both answering /healthz."""
+    common = {"PYTHONUNBUFFERED": "1"}
+    # The simulator's request log is a test surface; keeping it costs the simulator CPU on every call.
+    sim_env = {**common, "ANET_SIM_REQUEST_LOG_SIZE": "0"}
+    db_env = {**common, "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite3'}"}
+    with (
+        service(
+            [venv_command("authorize-net-simulator"), "serve", "--port", str(sim_port)], sim_env, workdir / "sim.log"
+        ) as sim,
+        service(
+            [venv_command("reference-db-service"), "serve", "--port", str(db_port)], db_env, workdir / "db.log"
+        ) as db,
+    ):
+        wait_until_healthy(f"http://127.0.0.1:{sim_port}", sim)
+        wait_until_healthy(f"http://127.0.0.1:{db_port}", db)
+        yield sim, db
+
+
 async def seed_orders(http: aiohttp.ClientSession, db_url: str, count: int, customers: int) -> list[tuple[str, str]]:
     """(customer id, order id) pairs, each order 3 x 19.99 = 59.97."""
 
@@ -154,12 +176,8 @@ async def run(args: argparse.Namespace) -> None:
     sim_port, db_port, api_port = free_ports(3)
     sim_url, db_url, api_url = (f"http://127.0.0.1:{p}" for p in (sim_port, db_port, api_port))
     store = workdir / "payments.sqlite3"
-    common = {"PYTHONUNBUFFERED": "1"}
-    # The simulator's request log is a test surface; keeping it costs the simulator CPU on every call.
-    sim_env = {**common, "ANET_SIM_REQUEST_LOG_SIZE": "0"}
-    db_env = {**common, "REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite3'}"}
     api_env = {
-        **common,
+        "PYTHONUNBUFFERED": "1",
         "PAYMENTS_GATEWAY__ENDPOINT": f"{sim_url}/xml/v1/request.api",
         "PAYMENTS_DB_SERVICE__BASE_URL": db_url,
         "PAYMENTS_STORE__DATABASE_URL": f"sqlite+aiosqlite:///{store}",
@@ -169,16 +187,10 @@ async def run(args: argparse.Namespace) -> None:
         "PAYMENTS_GATEWAY__MAX_CONNECTIONS": str(max(args.pool, args.concurrency)),
     }
     with (
-        service(
-            [venv_command("authorize-net-simulator"), "serve", "--port", str(sim_port)], sim_env, workdir / "sim.log"
-        ) as sim,
-        service(
-            [venv_command("reference-db-service"), "serve", "--port", str(db_port)], db_env, workdir / "db.log"
-        ) as db,
+        simulator_and_db_service(workdir, sim_port, db_port) as (sim, db),
         service([venv_command("payment-service"), "api", "--port", str(api_port)], api_env, workdir / "api.log") as api,
     ):
-        for url, proc in ((sim_url, sim), (db_url, db), (api_url, api)):
-            wait_until_healthy(url, proc)
+        wait_until_healthy(api_url, api)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             if args.latency_ms:
                 fault = {"kind": "latency", "latency_ms": args.latency_ms, "count": None, "probability": 1.0}

@@ -7,6 +7,7 @@
 # Environment:
 #   PG_PORT (a free one)  PG_DATA_DIR (/tmp/payments-test-postgres)
 #   PG_BIN (the directory holding initdb and pg_ctl; found on PATH or in /usr/lib/postgresql/*/bin)
+#   PG_OPTIONS (more server options, e.g. "-c shared_preload_libraries=pg_stat_statements" for benchmarks)
 #
 # The cluster trusts local connections, keeps nothing on disk durably (fsync off) and listens on
 # 127.0.0.1 only. initdb refuses to run as root, so as root the cluster belongs to user `postgres`
@@ -73,7 +74,7 @@ start() {
     as_owner "$bin/initdb" --pgdata="$DATA" --username="$user" --auth=trust --encoding=UTF8 --no-sync >/dev/null
     as_owner "$bin/pg_ctl" --pgdata="$DATA" --log="$DATA_ROOT/server.log" --wait --silent start \
         -o "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$SOCKETS -c fsync=off \
--c synchronous_commit=off -c full_page_writes=off -c max_connections=300" ||
+-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 ${PG_OPTIONS:-}" ||
         die "the server did not start; see $DATA_ROOT/server.log"
     echo "postgresql+asyncpg://$user@127.0.0.1:$PORT/"
 }

@@ -21,14 +21,22 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Payment serv
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address (default from PAYMENTS_API__HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from PAYMENTS_API__PORT, 8000).")] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Only 1: run more API replicas instead (docs/operations.md).")] = 1,
 ) -> None:
-    """Serve the payment API (POST /payments/pay and friends)."""
+    """Serve the payment API (POST /payments/pay and friends): one process; scale out with replicas."""
+    if workers != 1:
+        # Forked uvicorn workers would each serve their own /metrics (a scrape sees one random process)
+        # and run their own relay; replicas, one process each, are scraped and scaled one by one.
+        raise typer.BadParameter(
+            "the API runs one process: start more `payment-service api` replicas instead, each on its own "
+            "port or host behind the load balancer, each scraped for /metrics (see docs/operations.md)",
+            param_hint="--workers",
+        )
     from payment_service.api.server import serve_api
     from payment_service.settings import Settings
 
     settings = Settings()
-    serve_api(settings, host=host or settings.api.host, port=port or settings.api.port, workers=workers)
+    serve_api(settings, host=host or settings.api.host, port=port or settings.api.port)
 
 
 @app.command()

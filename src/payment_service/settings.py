@@ -125,6 +125,8 @@ class ReconcilerSettings(BaseModel):
     page_size: int = 100
     batch_size: int = 200
     max_backoff_s: float = 300.0
+    # How long a worker's reconciler holds the payments of one round (a dead worker's wait this long).
+    lease_s: float = 300.0
 
 
 class WebhookSettings(BaseModel):

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
 from payment_service.api.app import create_app
@@ -32,7 +33,8 @@ from payment_service.settings import (
     Settings,
     StoreSettings,
 )
-from payment_service.store.database import metadata
+from payment_service.store.database import create_engine, metadata
+from payment_service.store.schema import upgrade_schema
 from tests.support.databases import database_url, on_postgres, query_rows
 from tests.support.db_service import DbServiceHandle, run_db_service
 from tests.support.simulator import SimulatorHandle, run_simulator
@@ -40,6 +42,15 @@ from tests.support.simulator import SimulatorHandle, run_simulator
 VISA = "4111111111111111"
 MASTERCARD = "5424000000000015"
 CLOSED_KAFKA_PORT = "127.0.0.1:1"
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A fresh, migrated store (SQLite file, or a PostgreSQL database of its own) for store-level tests."""
+    engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
+    await upgrade_schema(engine)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Serve the API with uvicorn (uvloop, httptools); `payment-service api` calls `serve_api`."""
 
 import uvicorn
-from fastapi import FastAPI
 
 from payment_service.api.app import create_app
 from payment_service.logging import configure_logging
@@ -9,8 +8,8 @@ from payment_service.settings import Settings
 from payment_service.tracing import configure_tracing
 
 
-def serve_api(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
-    """Run until SIGTERM or Ctrl-C. With several workers, each process builds its settings from the environment."""
+def serve_api(settings: Settings, *, host: str, port: int) -> None:
+    """Run one API process until SIGTERM or Ctrl-C (scale out with replicas: docs/operations.md)."""
     configure_logging(settings.log)
     configure_tracing("payment-service-api")
     options = {
@@ -26,15 +25,4 @@ def serve_api(settings: Settings, *, host: str, port: int, workers: int = 1) -> 
         # (`api/limits.py`). Were h11 chosen, it would stop reading at the same size.
         "h11_max_incomplete_event_size": settings.api.max_header_bytes,
     }
-    if workers == 1:
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
-    else:
-        uvicorn.run("payment_service.api.server:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
-
-
-def app_from_environment() -> FastAPI:
-    """The app factory for multi-worker uvicorn: settings from the environment, logging set up per process."""
-    settings = Settings()
-    configure_logging(settings.log)
-    configure_tracing("payment-service-api")
-    return create_app(settings)
+    uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]

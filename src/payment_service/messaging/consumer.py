@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -168,6 +168,7 @@ class EventConsumer:
         await asyncio.gather(*(scheduler.stop(self._revoke_grace_s) for scheduler in schedulers))
         await self._commit(schedulers)
         await self._client.stop()
+        _forget_lag(scheduler.partition for scheduler in schedulers)
         log.info("consumer.stopped")
 
     async def _on_assigned(self, assigned: frozenset[TopicPartition]) -> None:
@@ -186,6 +187,7 @@ class EventConsumer:
             # A partition assigned again later starts from what the group committed, whoever did it.
             self._committed.pop(scheduler.partition, None)
             self._paused.discard(scheduler.partition)
+        _forget_lag(revoked)
         log.info("consumer.partitions_revoked", partitions=sorted(f"{p.topic}-{p.partition}" for p in revoked))
 
     async def _commit(self, schedulers: list[PartitionScheduler] | None = None) -> None:
@@ -310,3 +312,13 @@ async def _pause_unless_stopping(delay_s: float, stopping: asyncio.Event) -> Non
             await stopping.wait()
     if stopping.is_set():
         raise RecordAbandoned
+
+
+def _forget_lag(partitions: Iterable[TopicPartition]) -> None:
+    """Stop reporting the lag of partitions no longer ours (revoked, or the consumer stopped).
+
+    Their new owner reports it now; a value left here would stay frozen, firing a false lag alert.
+    """
+    for partition in partitions:
+        with contextlib.suppress(KeyError):
+            metrics.CONSUMER_LAG.remove(partition.topic, str(partition.partition))

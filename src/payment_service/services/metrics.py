@@ -1,6 +1,8 @@
 """Prometheus metrics the use cases record; `api/` exposes the default registry at `/metrics`.
 
-Label values are bounded (payment statuses, outcome kinds): never ids.
+Label values are bounded (payment statuses, outcome kinds): never ids. The gauges of the whole store
+(unknown payments, outbox backlog and age) read the same figure in every replica that exports them:
+aggregate them with `max`, not `sum` (docs/operations.md).
 """
 
 from prometheus_client import Counter, Gauge, Histogram

@@ -10,10 +10,11 @@ Where relays run, so that events leave right after their commit:
   broker a few milliseconds after the response.
 - The worker runs one too, sweeping every `sweep_interval_s`: it publishes what the API left behind
   (a crash between commit and publish, a broker outage, an API without a relay).
-- Two relays never publish the same row at the same instant: a pass *leases* its rows in a short
-  transaction (`store.outbox.claim_unpublished`; `FOR UPDATE SKIP LOCKED` on PostgreSQL, SQLite's
-  write lock otherwise) and commits before talking to Kafka, so several relays and several
-  instances share one table. A relay killed between publish and mark re-publishes after the lease
+- Two relays never publish the same row at the same instant: a pass *leases* its rows in one
+  statement (`store.outbox.claim_unpublished`; `FOR UPDATE SKIP LOCKED` on PostgreSQL, SQLite's
+  write lock otherwise) committed before talking to Kafka; on PostgreSQL the lease and the mark are
+  one round trip each with no BEGIN or COMMIT (an idle sweep costs one statement). Several relays
+  and several instances share one table this way. A relay killed between publish and mark re-publishes after the lease
   runs out: delivery is at least once and consumers deduplicate (`ce_id`, or payment id + version).
   Two relays can interleave the rows of one order only when one of them dies holding a lease; the
   version guard keeps the payment consumer right even then.
@@ -80,7 +81,7 @@ class OutboxRelay:
         batch_size = self._settings.batch_size
         while True:
             now = datetime.now(UTC)
-            async with self._database.transaction() as conn:
+            async with self._database.autocommit() as conn:
                 rows = await claim_unpublished(
                     conn,
                     limit=batch_size,
@@ -96,7 +97,7 @@ class OutboxRelay:
             except MessagingUnavailable:
                 await self._release(seqs)
                 raise
-            async with self._database.transaction() as conn:
+            async with self._database.autocommit() as conn:
                 await mark_published(conn, seqs, published_at=datetime.now(UTC))
             published += len(rows)
             log.debug("outbox.published", relay=self._name, count=len(rows), last_seq=seqs[-1])
@@ -149,7 +150,7 @@ class OutboxRelay:
 
     async def _release(self, seqs: list[int]) -> None:
         try:
-            async with self._database.transaction() as conn:
+            async with self._database.autocommit() as conn:
                 await release_claims(conn, seqs)
         except SQLAlchemyError as exc:
             # The lease runs out by itself; releasing only lets the retry start sooner.

@@ -130,6 +130,7 @@ def refund_events(payment: Payment, refund: Refund, context: OrderContext) -> li
             key=payment.order_id,
             data=data.model_dump_json().encode(),
             occurred_at=payment.updated_at,
+            traceparent=tracing.current_traceparent(),
         )
     )
     return events

@@ -69,7 +69,7 @@ from payment_service.services.orders import (
 from payment_service.services.payment_events import OrderContext, payment_events
 from payment_service.services.refunds import RefundService, reverse_refused_charge
 from payment_service.settings import ReconcilerSettings
-from payment_service.store import outbox
+from payment_service.store import outbox, reconciliation_leases
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
 
@@ -246,6 +246,9 @@ class Reconciler:
                 conn, {PaymentStatus.HELD_FOR_REVIEW}, updated_before=now, limit=limit
             )
         stale = [p for p in stale if (p.sent_at or p.created_at) < processing_cutoff]
+        # Workers share the store: each payment is looked up by the one reconciler that leased it.
+        claimed = await self._claim([*unknown, *stale, *held], now)
+        unknown, stale, held = ([p for p in group if p.payment_id in claimed] for group in (unknown, stale, held))
         current = _Round()
         try:
             for payment in [*unknown, *stale]:
@@ -255,6 +258,7 @@ class Reconciler:
         except (GatewayUnavailable, GatewayConfigurationError) as exc:
             log.warning("reconciler.gateway_unavailable", error=exc.code, looked_at=len(current.results))
             current.gateway_unavailable = True
+        await self._release(claimed)
         async with self._database.reading() as conn:
             metrics.UNKNOWN_PAYMENTS.set(await payment_rows.count_payments_by_status(conn, PaymentStatus.UNKNOWN))
         report = current.report()
@@ -595,3 +599,17 @@ class Reconciler:
         async with self._database.reading() as conn:
             other = await payment_rows.fetch_payment(conn, payment_id)
         return other is not None and other.created_at > than.created_at
+
+    async def _claim(self, candidates: list[Payment], now: datetime) -> set[str]:
+        if not candidates:
+            return set()
+        async with self._database.transaction() as conn:
+            return await reconciliation_leases.claim_for_reconciliation(
+                conn, candidates, now=now, lease_until=now + timedelta(seconds=self._settings.lease_s)
+            )
+
+    async def _release(self, claimed: set[str]) -> None:
+        # Not in a finally: a round that failed on the store leaves its leases to run out.
+        if claimed:
+            async with self._database.transaction() as conn:
+                await reconciliation_leases.release_reconciliation(conn, claimed)

@@ -497,6 +497,8 @@ class RefundService:
                 else:
                     await idempotency.complete_key(conn, key, payment_id=settled.refund_id, response=render(settled))
         metrics.REFUNDS.labels(kind=settled.kind.value, origin=settled.origin.value, status=status.value).inc()
+        if settled.origin is RefundOrigin.AUTOMATIC and settled.is_settled:
+            _count_reversal(settled)
         log.info(
             "refund.recorded",
             refund_id=settled.refund_id,
@@ -594,8 +596,9 @@ async def reverse_refused_charge(refunds: RefundService | None, payment: Payment
 
     Called by the pay flow and the reconciler when the order update after an approval answers 409
     (`OrderUpdate.ORDER_CANCELLED`, `ORDER_ALREADY_PAID`; `reason` is its value). A
-    reversal that cannot be made now is logged as an error and counted (`payment_service_charge_reversals`
-    with `result="left_for_a_person"`),
+    reversal that cannot be made now, or that the gateway refused or never made (known once it is settled,
+    perhaps by the reconciler), is logged as an error and counted (`payment_service_charge_reversals`
+    with `result="left_for_a_person"`; `given_back` only once the money is back),
     and the payment is returned unchanged: an operator refunds it (`POST /payments/{id}/refunds`).
     """
     if refunds is None:
@@ -603,10 +606,28 @@ async def reverse_refused_charge(refunds: RefundService | None, payment: Payment
         log.error("payment.charge_not_reversed", payment_id=payment.payment_id, reason=reason)
         return payment
     try:
-        await refunds.reverse_charge(payment, reason=reason)
+        reversal = await refunds.reverse_charge(payment, reason=reason)
     except Exception:  # the charge stands approved; a person must give it back
         metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
         log.exception("payment.charge_reversal_failed", payment_id=payment.payment_id, reason=reason)
         return payment
-    metrics.CHARGE_REVERSALS.labels(reason=reason, result="given_back").inc()
+    if reversal is None:  # refunds already give all of it back
+        metrics.CHARGE_REVERSALS.labels(reason=reason, result="given_back").inc()
+    # Otherwise counted when the reversal is settled (`RefundService.settle`), now or by the reconciler.
     return await refunds.current_payment(payment.payment_id)
+
+
+def _count_reversal(reversal: Refund) -> None:
+    """Count a settled automatic reversal by what became of it; one that failed is left for a person."""
+    reason = reversal.reason or "unknown"
+    if reversal.status is RefundStatus.SUCCEEDED:
+        metrics.CHARGE_REVERSALS.labels(reason=reason, result="given_back").inc()
+        return
+    metrics.CHARGE_REVERSALS.labels(reason=reason, result="left_for_a_person").inc()
+    log.error(
+        "payment.charge_not_reversed",
+        payment_id=reversal.payment_id,
+        refund_id=reversal.refund_id,
+        reason=reason,
+        gateway_message=reversal.gateway.message if reversal.gateway is not None else None,
+    )

@@ -5,6 +5,11 @@ Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two processes (API
 meet in a read-then-upgrade deadlock; the loser waits for the lock (on a thread, up to
 `SQLITE_BUSY_TIMEOUT_MS`) instead of failing. SQLite connections are our own (`store/sqlite.py`):
 statements run on the event loop, without aiosqlite's thread hop per cursor call.
+
+On PostgreSQL transactions begin and end on asyncpg (`store/postgres.py`), reads run in autocommit,
+and the connections, kept open between uses, are not pinged before one (`pool_pre_ping` was a
+transaction of its own per check-out): a connection the server dropped fails the use it was taken
+for and is thrown away; the caller's retry, like after any database error, gets a fresh one.
 """
 
 import asyncio
@@ -20,8 +25,10 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from payment_service.settings import StoreSettings
+from payment_service.store.postgres import PostgresConnections
 from payment_service.store.sqlite import BEGIN_IMMEDIATE, CheckpointSchedule, SqliteConnection, connect_sqlite
 from payment_service.store.statements import driver_error, sqlite_driver
 
@@ -76,7 +83,8 @@ def create_engine(settings: StoreSettings) -> AsyncEngine:
         kwargs.update(pool_size=10, max_overflow=10)
         url = url.set(drivername="sqlite+aiosqlite")
     else:
-        kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        # `Database` keeps its connections itself (`store/postgres.py`); the pool only opens them.
+        kwargs["poolclass"] = NullPool
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
@@ -101,6 +109,9 @@ class Database:
     which costs milliseconds under load. Queueing on an asyncio lock first costs nothing and keeps the
     writer busy. PostgreSQL needs no such lock.
 
+    On PostgreSQL a transaction is BEGIN, its statements and COMMIT on the driver; a read is its
+    statements alone, in autocommit (see `store/postgres.py`).
+
     On SQLite the connections stay open between uses: one for writes (writes are serialised anyway)
     and a few idle readers. A pool check-out and check-in, a SQLAlchemy begin and commit cost ~180 µs of
     CPU per transaction, ten times the statements of a payment on the driver (`store/statements.py`).
@@ -114,16 +125,18 @@ class Database:
         self._sqlite = is_sqlite(engine)
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+        self._postgres = None if self._sqlite else PostgresConnections(engine)
         self._writer: AsyncConnection | None = None
         self._idle_readers: list[AsyncConnection] = []
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back when it raises."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
+        if self._postgres is not None:
+            async with self._postgres.use(autocommit=False) as conn:
                 yield conn
             return
+        assert self._write_lock is not None  # noqa: S101 - SQLite has one
         async with self._write_lock:
             conn = self._writer if self._writer is not None else await _open_detached(self.engine)
             self._writer = None
@@ -144,9 +157,9 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (SQLite WAL readers never wait for the writer)."""
+        """A connection for reads (SQLite WAL readers never wait for the writer; PostgreSQL: autocommit)."""
         if not self._sqlite:
-            async with self._reader.connect() as conn:
+            async with self.autocommit() as conn:
                 yield conn
             return
         conn = self._idle_readers.pop() if self._idle_readers else await _open_detached(self._reader)
@@ -159,18 +172,33 @@ class Database:
         await _end(conn, _driver(conn), commit=False)
         self._keep_reader(conn)
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for writes that are atomic alone (one statement, one `execute_many`).
+
+        PostgreSQL runs each without BEGIN and COMMIT (one round trip); SQLite in a write transaction.
+        """
+        if self._postgres is None:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self._postgres.use(autocommit=True) as conn:
+            yield conn
+
     def _keep_reader(self, conn: AsyncConnection) -> None:
         if len(self._idle_readers) < MAX_IDLE_READERS:
             self._idle_readers.append(conn)
         # Else dropped: detached from the pool, its SQLite connection closes when it is collected.
 
     async def close(self) -> None:
-        """Close the connections kept open between uses (SQLite); the engine stays usable."""
+        """Close the connections kept open between uses; the engine stays usable."""
         held = [*self._idle_readers, *([self._writer] if self._writer is not None else [])]
         self._idle_readers.clear()
         self._writer = None
         for conn in held:
             await conn.close()
+        if self._postgres is not None:
+            await self._postgres.close()
 
 
 async def _open_detached(engine: AsyncEngine) -> AsyncConnection:

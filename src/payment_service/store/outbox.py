@@ -5,8 +5,8 @@ acknowledged them; a crash in between publishes them again, so consumers dedupli
 
 Several relays (the API's and the worker's, or several instances on PostgreSQL) share the table
 through a lease: `claim_unpublished` takes the oldest rows nobody holds (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL; SQLite write transactions are serialised anyway), stamps `lease_until`, and commits, so
-no transaction stays open while the relay talks to Kafka. A relay that dies holding a lease only
+PostgreSQL; SQLite write transactions are serialised anyway) and stamps `lease_until` in one
+statement, committed at once, so no transaction stays open while the relay talks to Kafka. A relay that dies holding a lease only
 delays its rows until the lease runs out.
 """
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Select,
     String,
     Table,
     bindparam,
@@ -62,7 +63,7 @@ Index(
 
 
 _INSERT_EVENT = Statement(
-    insert(outbox),
+    insert(outbox).inline(),  # no `RETURNING seq` on PostgreSQL
     column_keys=(
         "event_id",
         "stream",
@@ -130,16 +131,30 @@ def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:
     )
 
 
-_CLAIMABLE = select(outbox).where(
-    outbox.c.published_at.is_(None),
-    or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < bindparam("b_now", type_=UtcDateTime)),
+# One statement: the lease is taken where the rows are chosen, so on PostgreSQL it needs no transaction
+# around it (an idle pass is one round trip, no BEGIN or COMMIT). RETURNING gives no order: sorted after.
+_CLAIMABLE = (
+    select(outbox.c.seq)
+    .where(
+        outbox.c.published_at.is_(None),
+        or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < bindparam("b_now", type_=UtcDateTime)),
+    )
+    .order_by(outbox.c.seq)
+    .limit(bindparam("b_limit", type_=Integer))
 )
-_CLAIM = Statement(_CLAIMABLE.order_by(outbox.c.seq).limit(bindparam("b_limit", type_=Integer)))
-_CLAIM_SKIP_LOCKED = Statement(
-    _CLAIMABLE.order_by(outbox.c.seq).limit(bindparam("b_limit", type_=Integer)).with_for_update(skip_locked=True)
-)
-# Row by row (an executemany of one statement), so the SQL is fixed and compiled once, whatever the batch.
-_LEASE = Statement(update(outbox).where(outbox.c.seq == bindparam("b_seq")), column_keys=("lease_until",))
+
+
+def _lease(claimable: Select[Any]) -> Statement:
+    return Statement(
+        update(outbox)
+        .where(outbox.c.seq.in_(claimable))
+        .values(lease_until=bindparam("b_lease_until", type_=UtcDateTime))
+        .returning(*outbox.columns)
+    )
+
+
+_CLAIM = _lease(_CLAIMABLE)
+_CLAIM_SKIP_LOCKED = _lease(_CLAIMABLE.with_for_update(skip_locked=True))
 _RELEASE = Statement(
     update(outbox)
     .where(outbox.c.seq == bindparam("b_seq"), outbox.c.published_at.is_(None))
@@ -157,15 +172,13 @@ async def claim_unpublished(
 ) -> list[OutboxRow]:
     """Lease the oldest unpublished rows that no other relay holds, in `seq` order.
 
-    Call in a short transaction of its own and commit before publishing; `mark_published` or
-    `release_claims` ends the lease.
+    One statement: run it alone (`Database.autocommit`) or in a short transaction, committed before
+    publishing; `mark_published` or `release_claims` ends the lease.
     """
     query = _CLAIM_SKIP_LOCKED if skip_locked else _CLAIM
-    found = await query.fetch_all(conn, {"b_now": now, "b_limit": limit})
+    found = await query.fetch_all(conn, {"b_now": now, "b_limit": limit, "b_lease_until": lease_until})
     rows = [_outbox_row(dict(zip(_COLUMNS, row, strict=True))) for row in found]
-    if rows:
-        await _LEASE.execute_many(conn, [{"b_seq": row.seq, "lease_until": lease_until} for row in rows])
-    return rows
+    return sorted(rows, key=lambda row: row.seq)
 
 
 async def release_claims(conn: AsyncConnection, seqs: Sequence[int]) -> None:

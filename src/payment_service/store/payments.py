@@ -24,8 +24,9 @@ _ROW_COLUMNS = tuple(column.key for column in payments.columns)
 _FIXED_COLUMNS = ("payment_id", "order_id", "customer_id", "created_at", "invoice_number", "ref_id")
 # Built and compiled once (`store/statements.py`): through SQLAlchemy each statement cost more CPU than running it.
 _INSERT_PAYMENT = Statement(insert(payments), column_keys=_ROW_COLUMNS)
+# inline(): no `RETURNING seq` on PostgreSQL, nobody reads the new key.
 _INSERT_TRANSITION = Statement(
-    insert(payment_transitions),
+    insert(payment_transitions).inline(),
     column_keys=("payment_id", "from_status", "to_status", "version", "reason", "occurred_at"),
 )
 # Executed with the columns to set as parameters, next to b_payment_id and b_version.

@@ -1,4 +1,4 @@
-"""`Statement`: a hot SQLAlchemy Core statement, compiled once and run on SQLite's driver directly.
+"""`Statement`: a hot SQLAlchemy Core statement, compiled once and run on the driver directly (SQLite, asyncpg).
 
 Running a statement through `AsyncConnection.execute` cost ~100 µs of CPU (execution context, greenlet
 switch, result object), more than SQLite took to run it, and the pay flow runs eight of them per payment
@@ -7,8 +7,12 @@ once for the dialect, on the `sqlite3` connection with the parameters converted 
 processors SQLAlchemy would apply (`UtcDateTime`, binaries), so stored rows and values read back are
 exactly what the SQLAlchemy path gives. Driver errors are raised as SQLAlchemy's (`IntegrityError` …).
 
-Anything else runs through SQLAlchemy as before: PostgreSQL, foreign connections, and a write on a
-connection with no transaction open (SQLAlchemy then begins one, as it always did).
+On PostgreSQL (`store/postgres.py`) the same compiled SQL runs on the asyncpg connection, which
+prepares it once per connection and caches it: later runs send only Bind and Execute.
+
+Anything else runs through SQLAlchemy as before: foreign connections, and a statement on a connection
+with no transaction open on the driver (SQLAlchemy then begins one, as it always did), except reads on
+SQLite and anything on a PostgreSQL connection in autocommit.
 """
 
 import sqlite3
@@ -21,6 +25,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
+from payment_service.store.postgres import DRIVER_ERRORS, PostgresDriver, postgres_driver
 from payment_service.store.sqlite import SqliteConnection
 
 Row = tuple[Any, ...]
@@ -56,7 +61,7 @@ class Statement:
     ) -> None:
         self._statements = dict(statement) if isinstance(statement, Mapping) else {"default": statement}
         self._column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: _Compiled | None = None  # for SQLite's driver, compiled on first use
+        self._compiled: dict[str, _Compiled] = {}  # by dialect name, compiled on first use
 
     def for_dialect(self, dialect: Dialect) -> Select[Any] | Insert | Update | Delete:
         statement = self._statements.get(dialect.name)
@@ -64,6 +69,14 @@ class Statement:
 
     async def execute(self, conn: AsyncConnection, params: Params) -> int:
         """Run a write; return the number of rows it matched."""
+        postgres = _postgres(conn)
+        if postgres is not None:
+            compiled = self._compile(conn.dialect)
+            values = _bind(compiled, params)
+            try:
+                return _rowcount(await postgres.raw.execute(compiled.sql, *values))
+            except DRIVER_ERRORS as error:
+                raise postgres.error(error, compiled.sql, values) from error
         raw = _raw_sqlite(conn, writing=True)
         if raw is None:
             result = await conn.execute(self._sqlalchemy_statement(conn), dict(params))
@@ -76,7 +89,16 @@ class Statement:
             raise driver_error(error, compiled.sql, values) from error
 
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[Params]) -> None:
-        """Run a write once per mapping in `rows` (an `executemany`)."""
+        """Run a write once per mapping in `rows` (an `executemany`: atomic, and one round trip on asyncpg)."""
+        postgres = _postgres(conn)
+        if postgres is not None:
+            compiled = self._compile(conn.dialect)
+            values = [_bind(compiled, row) for row in rows]
+            try:
+                await postgres.raw.executemany(compiled.sql, values)
+            except DRIVER_ERRORS as error:
+                raise postgres.error(error, compiled.sql, values) from error
+            return
         raw = _raw_sqlite(conn, writing=True)
         if raw is None:
             await conn.execute(self._sqlalchemy_statement(conn), [dict(row) for row in rows])
@@ -89,21 +111,31 @@ class Statement:
             raise driver_error(error, compiled.sql, values) from error
 
     async def fetch_all(self, conn: AsyncConnection, params: Params) -> list[Row]:
-        """Run a query; return its rows as tuples of the selected columns' values."""
-        raw = _raw_sqlite(conn, writing=False)
-        if raw is None:
-            result = await conn.execute(self._sqlalchemy_statement(conn), dict(params))
-            return [tuple(row) for row in result.all()]
-        compiled = self._compile(conn.dialect)
-        values = _bind(compiled, params)
-        try:
-            # Read to the end: an unfinished statement would keep its read snapshot open.
-            rows = raw.execute(compiled.sql, values).fetchall()
-        except sqlite3.Error as error:
-            raise driver_error(error, compiled.sql, values) from error
+        """Run a query (or a write with RETURNING); return its rows as tuples of the returned columns' values."""
+        postgres = _postgres(conn)
+        rows: list[Any]
+        if postgres is not None:
+            compiled = self._compile(conn.dialect)
+            values = _bind(compiled, params)
+            try:
+                rows = await postgres.raw.fetch(compiled.sql, *values)
+            except DRIVER_ERRORS as error:
+                raise postgres.error(error, compiled.sql, values) from error
+        else:
+            raw = _raw_sqlite(conn, writing=not isinstance(self.for_dialect(conn.dialect), Select))
+            if raw is None:
+                result = await conn.execute(self._sqlalchemy_statement(conn), dict(params))
+                return [tuple(row) for row in result.all()]
+            compiled = self._compile(conn.dialect)
+            values = _bind(compiled, params)
+            try:
+                # Read to the end: an unfinished statement would keep its read snapshot open.
+                rows = raw.execute(compiled.sql, values).fetchall()
+            except sqlite3.Error as error:
+                raise driver_error(error, compiled.sql, values) from error
         processors = compiled.result_processors
         if processors is None:
-            return rows
+            return [tuple(row) for row in rows] if postgres is not None else rows
         return [
             tuple(value if process is None else process(value) for process, value in zip(processors, row, strict=True))
             for row in rows
@@ -117,9 +149,9 @@ class Statement:
         return self.for_dialect(conn.dialect)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self._compiled
+        compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled = _compile(self.for_dialect(dialect), dialect, self._column_keys)
+            compiled = self._compiled[dialect.name] = _compile(self.for_dialect(dialect), dialect, self._column_keys)
         return compiled
 
 
@@ -132,9 +164,10 @@ def _compile(
     bind_processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
     defaults = {name: bind.effective_value for name, bind in zip(names, binds, strict=True) if not bind.required}
     result_processors: tuple[_Processor | None, ...] | None = None
-    if isinstance(statement, Select):
+    returned = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
+    if returned:
         result_processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in statement.selected_columns
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returned
         )
         if not any(result_processors):
             result_processors = None
@@ -158,6 +191,25 @@ def sqlite_driver(conn: Connection) -> SqliteConnection | None:
         return None
     driver = conn.dialect.get_driver_connection(dbapi_connection)
     return driver if isinstance(driver, SqliteConnection) else None
+
+
+def _postgres(conn: AsyncConnection) -> PostgresDriver | None:
+    """The asyncpg driver under `conn` when a statement may run on it directly, else None.
+
+    Only inside a transaction begun on the driver (`Database.transaction`) or in autocommit: inside a
+    transaction SQLAlchemy has not begun on the driver yet, a statement run beside it would run outside it.
+    """
+    sync = conn.sync_connection
+    driver = postgres_driver(sync) if sync is not None else None
+    if driver is None or not (driver.in_transaction or driver.autocommit):
+        return None
+    return driver
+
+
+def _rowcount(status: str) -> int:
+    # asyncpg answers a command's tag: "UPDATE 1", "DELETE 0", "INSERT 0 1".
+    count = status.rpartition(" ")[2]
+    return int(count) if count.isdigit() else -1
 
 
 def _raw_sqlite(conn: AsyncConnection, *, writing: bool) -> sqlite3.Connection | None:

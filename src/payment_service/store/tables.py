@@ -80,3 +80,13 @@ idempotency_keys = Table(
     Column("expires_at", UtcDateTime, nullable=False),
 )
 Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
+
+# Which payments a reconciler (one per worker) is looking up at the gateway, so that N workers make the
+# gateway calls of one (`store/reconciliation_leases.py`). A table of its own rather than columns on
+# `payments`: the pay flow's versioned updates never touch it (migration 0003).
+reconciliation_leases = Table(
+    "reconciliation_leases",
+    metadata,
+    Column("payment_id", String(32), primary_key=True),
+    Column("lease_until", UtcDateTime, nullable=False),
+)

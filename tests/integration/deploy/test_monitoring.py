@@ -77,7 +77,7 @@ class TestMonitoring:
         assert named, "no metric named"
         assert sorted(named - served) == []
 
-    def test_the_dashboard_covers_payments_gateway_unknown_held_outbox_lag_and_dlq(self) -> None:
+    def test_the_dashboard_covers_payments_gateway_unknown_held_outbox_lag_dlq_refunds_and_webhooks(self) -> None:
         named = {name for expr in dashboard_expressions() for name in METRIC_NAME.findall(expr)}
         assert named >= {
             "payment_service_payments_total",
@@ -90,6 +90,10 @@ class TestMonitoring:
             "payment_service_reconciler_unconfirmed_matches_total",
             "payment_service_order_refused_payments_total",
             "payment_service_gateway_clock_skew_seconds",
+            "payment_service_refunds_total",
+            "payment_service_unsettled_refunds",
+            "payment_service_charge_reversals_total",
+            "payment_service_webhook_notifications_total",
         }
         assert any('status="held_for_review"' in expr for expr in dashboard_expressions())
 

@@ -1,32 +1,19 @@
-"""Fixtures for the messaging tests: a fresh local store, topics of the test's own, a restartable broker."""
+"""Fixtures for the messaging tests: topics of the test's own, a restartable broker (the store: `engine`, one level up)."""
 
 import asyncio
 import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payment_service.settings import KafkaSettings, StoreSettings
-from payment_service.store.database import create_engine
-from payment_service.store.schema import upgrade_schema
+from payment_service.settings import KafkaSettings
 from tests.conftest import REPO_ROOT, free_tcp_ports, run_kafka_script
-from tests.support.databases import database_url
 from tests.support.db_service import DbServiceHandle
 from tests.support.events import fresh_kafka_settings
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(StoreSettings(database_url=database_url(tmp_path / "store.sqlite3")))
-    await upgrade_schema(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -357,6 +357,30 @@ class TestPaymentConsumer:
                 (payment[0].id, "approved", 3)
             ]
 
+    async def test_a_consumer_leaving_the_group_stops_reporting_the_lag_of_its_partitions(
+        self, kafka_settings: KafkaSettings, db_service: DbServiceHandle, orders: list[Order]
+    ) -> None:
+        declined = [payment_for(orders[n % 3], status=PaymentStatus.DECLINED) for n in range(9)]
+
+        async with publishing(kafka_settings) as publisher, consuming(kafka_settings, db_service):
+            await publisher.publish([payment_event(p) for p in declined])
+            await wait_committed(kafka_settings, 9)
+            reported_while_consuming = _lag_partitions(kafka_settings.payment_topic)
+
+        assert reported_while_consuming
+        assert _lag_partitions(kafka_settings.payment_topic) == set()
+
+
+def _lag_partitions(topic: str) -> set[str]:
+    """Partitions of `topic` this process reports a consumer lag for."""
+    return {
+        sample.labels["partition"]
+        for metric in prometheus_client.REGISTRY.collect()
+        if metric.name == "payment_service_consumer_lag"
+        for sample in metric.samples
+        if sample.labels.get("topic") == topic
+    }
+
 
 def _dlq_count(reason: str) -> float:
     return prometheus_client.REGISTRY.get_sample_value("payment_service_dlq_records_total", {"reason": reason}) or 0.0

@@ -1,10 +1,11 @@
-"""OpenTelemetry: one trace from the API request through Kafka to the consumer's db-service write.
+"""OpenTelemetry: one trace from the API request through Kafka to the consumer's db-service write; refunds.
 
 Real broker, real reference db-service, real simulator; the spans go to an in-memory exporter.
 """
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -14,9 +15,10 @@ from opentelemetry.trace import SpanKind
 from payment_service import tracing
 from payment_service.api.app import create_app
 from payment_service.settings import Settings
-from tests.integration.conftest import VISA, Shop, app_client, card_body
+from tests.integration.conftest import VISA, Shop, app_client, card_body, store_rows
 from tests.integration.messaging.test_end_to_end import DEADLINE_S, outbox_drained, running_worker, with_kafka
 from tests.support.events import fresh_kafka_settings, header, read_topic, wait_until
+from tests.support.refunds import paid
 
 
 @pytest.fixture
@@ -98,3 +100,34 @@ class TestTracing:
         # Never card data, in any attribute of any span.
         for span in spans:
             assert VISA not in repr(dict(span.attributes or {})), span.name
+
+    async def test_a_refund_is_one_trace_from_its_request_to_its_gateway_call_and_its_events(
+        self, exported: InMemorySpanExporter, api_client: httpx.AsyncClient, shop: Shop, service_settings: Settings
+    ) -> None:
+        # `exported` first: tracing is on before the app (and its server spans) is made.
+        payment = await paid(api_client, shop)
+        exported.clear()
+
+        response = await api_client.post(
+            f"/payments/{payment['id']}/refunds", json={}, headers=shop.auth("staff-1", roles=("admin",))
+        )
+
+        assert response.status_code == 201, response.text
+        spans = list(exported.get_finished_spans())
+        (request,) = [s for s in spans if s.kind is SpanKind.SERVER]
+        assert request.name == "POST /payments/{payment_id}/refunds"
+        (void,) = named(spans, "authorize.net void")
+        assert trace_hex(void) == trace_hex(request)
+        assert void.attributes is not None
+        assert void.attributes["payment.gateway.outcome"] == "approved"
+        written = store_rows(
+            service_settings,
+            "SELECT event_type, traceparent FROM outbox WHERE key = ? AND event_type IN (?, ?) ORDER BY seq",
+            payment["order_id"],
+            "payment.voided",
+            "order.refunded",
+        )
+        assert [(event_type, parent.split("-")[1]) for event_type, parent in written] == [
+            ("payment.voided", trace_hex(request)),
+            ("order.refunded", trace_hex(request)),
+        ]

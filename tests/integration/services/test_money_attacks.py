@@ -13,18 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from payment_service.api.app import create_app
 from payment_service.domain.errors import PaymentNotRefundable, RefundNotAllowed
 from payment_service.domain.payments import PaymentStatus
 from payment_service.domain.refunds import RefundStatus
 from payment_service.resources import Resources, open_resources
-from payment_service.services.reconciliation import ReconcileResult
+from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundCommand, RefundService
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
-from tests.integration.conftest import MASTERCARD, Shop, app_client, store_rows
+from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, store_rows
 from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
 from tests.support.refunds import paid, refund_service, refunds_in_ledger
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
@@ -251,6 +252,53 @@ class TestReversalRace:
         charge = next(t for t in simulator.transactions() if t["transId"] == payment["gateway"]["transaction_id"])
         assert charge["status"] == "voided"
         assert stored_refunds(service_settings, payment["id"]) == [("100.00", "succeeded")]
+
+
+def reversals(result: str) -> float:
+    labels = {"reason": "order_cancelled", "result": result}
+    return REGISTRY.get_sample_value("payment_service_charge_reversals_total", labels) or 0.0
+
+
+class TestReversalThatDidNotHappen:
+    async def test_a_void_of_a_cancelled_orders_charge_that_the_gateway_never_made_is_left_for_a_person(
+        self, shop: Shop, simulator: SimulatorHandle, resources: Resources, service_settings: Settings
+    ) -> None:
+        # An earlier answered charge tells the reconciler how far the gateway's clock lags.
+        earlier = await pay(service_settings, shop, (first := shop.customer()), str(shop.order(first)["id"]))
+        assert earlier["http_status"] == 201, earlier
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        simulator.add_fault("stall_after_commit", stall_s=5)
+        async with app_client(create_app(short_read(service_settings))) as client:
+            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+        assert response.json()["status"] == "unknown"
+        with shop.db.client() as db:
+            assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+        refunds = refund_service(resources)
+        reconciler = Reconciler(
+            database=resources.database,
+            gateway=resources.gateway,
+            db_service=resources.db_service,
+            settings=GRACE,
+            refunds=refunds,
+            clock=after_grace(),
+        )
+        given_back, left = reversals("given_back"), reversals("left_for_a_person")
+        simulator.add_fault("system_error")  # the void is answered E00001 and never made
+
+        report = await reconciler.reconcile_once()
+        in_doubt = (reversals("given_back"), reversals("left_for_a_person"))
+        clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
+        await refund_reconciler(resources, clock).reconcile_once()
+
+        assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
+        (charge,) = simulator.transactions(invoice_number=order_id)
+        assert charge["status"] == "capturedPendingSettlement"  # the money is still taken
+        assert in_doubt == (given_back, left)  # not counted as given back while nobody knows
+        assert (reversals("given_back"), reversals("left_for_a_person")) == (given_back, left + 1)
+        assert store_rows(service_settings, "SELECT kind, status, origin FROM refunds") == [
+            ("void", "failed", "automatic")
+        ]
 
 
 class TestNothingToGiveBack:

@@ -16,7 +16,7 @@ from payment_service.store.database import create_engine
 from payment_service.store.schema import BASELINE_REVISION, migration_config, schema_metadata, upgrade_schema
 from tests.support.databases import database_url, execute_sql, query_rows
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture
