@@ -1,13 +1,16 @@
 """Steps shared by the refund tests: a paid order, and what the simulator's ledger and the outbox show."""
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from payment_service.resources import Resources
+from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundService
-from payment_service.settings import Settings
+from payment_service.settings import ReconcilerSettings, Settings
 from tests.integration.conftest import Shop, card_body, store_rows
 from tests.support.simulator import SimulatorHandle
 
@@ -40,4 +43,18 @@ def refund_service(resources: Resources) -> RefundService:
     """A `RefundService` over the opened resources, as the API and the worker build it."""
     return RefundService(
         database=resources.database, db_service=resources.db_service, gateway=resources.gateway, idempotency_ttl_s=60
+    )
+
+
+def refund_reconciler(
+    resources: Resources, settings: ReconcilerSettings, clock: Callable[[], datetime] | None = None
+) -> RefundReconciler:
+    """A `RefundReconciler` over the opened resources, as the worker builds it."""
+    return RefundReconciler(
+        database=resources.database,
+        gateway=resources.gateway,
+        db_service=resources.db_service,
+        refunds=refund_service(resources),
+        settings=settings,
+        clock=clock,
     )

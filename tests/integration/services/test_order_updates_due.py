@@ -17,10 +17,9 @@ from payment_service.domain.payments import Payment
 from payment_service.resources import Resources, open_resources
 from payment_service.services.order_updates import OrderUpdateSweep, SweepResult
 from payment_service.services.payments import PaymentService
-from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.settings import ReconcilerSettings, Settings
 from tests.integration.conftest import Shop, card_body, store_rows
-from tests.support.refunds import outbox_types, refund_service
+from tests.support.refunds import outbox_types, refund_reconciler, refund_service
 from tests.support.simulator import ManualClock, SimulatorHandle
 
 SWEEP = ReconcilerSettings(
@@ -210,14 +209,7 @@ class TestReversalThatKeepsFailing:
             passes.append(await fresh_sweep(resources, clock).sweep_once())
             clock.advance(seconds=LATER.total_seconds())
             # The worker's refund reconciler settles each void, unanswered, as never made.
-            await RefundReconciler(
-                database=resources.database,
-                gateway=resources.gateway,
-                db_service=resources.db_service,
-                refunds=refund_service(resources),
-                settings=SWEEP,
-                clock=clock,
-            ).reconcile_once()
+            await refund_reconciler(resources, SWEEP, clock).reconcile_once()
 
         tried = [SweepResult.RETRY] * SWEEP.reversal_attempts
         assert [p.get(payment_id) for p in passes] == [*tried, SweepResult.LEFT_FOR_A_PERSON, None]
