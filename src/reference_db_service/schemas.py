@@ -73,6 +73,12 @@ def _parse_exact_money(value: object) -> Decimal:
     return parse_exact_amount(_decimal_text(value))
 
 
+def _check_places(currency: str, *amounts: Decimal | None) -> None:
+    for amount in amounts:
+        if amount is not None:
+            check_minor_unit(amount, currency)
+
+
 def _check_masked(value: str | None) -> str | None:
     # Only the last four digits of a card may ever be stored.
     if value is not None and sum(char.isdigit() for char in value) > 4:
@@ -137,9 +143,7 @@ class OrderCreateRequest(RequestModel):
     @model_validator(mode="after")
     def _fit_currency(self) -> Self:
         # A JPY order's tax of 0.50 cannot be charged: refused here rather than at payment time.
-        for amount in (self.shipping_amount, self.tax_amount):
-            if amount is not None:
-                check_minor_unit(amount, self.currency)
+        _check_places(self.currency, self.shipping_amount, self.tax_amount)
         return self
 
 
@@ -191,9 +195,7 @@ class PaymentPutRequest(BaseModel):
     @model_validator(mode="after")
     def _fit_currency(self) -> Self:
         # Stored in the currency's minor unit: more places would have to be rounded, so they are refused.
-        for amount in (self.amount, self.refunded_amount):
-            if amount is not None:
-                check_minor_unit(amount, self.currency)
+        _check_places(self.currency, self.amount, self.refunded_amount)
         return self
 
 
