@@ -123,12 +123,11 @@ async def handle_validation_error(_request: Request, exc: Exception) -> Response
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    detail = exc.detail if exc.status_code in _HTTP_DETAILED else None
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
-    return problem_response(exc.status_code, code, detail=detail, headers=headers)
+    return problem_response(exc.status_code, code, headers=headers)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -139,10 +138,6 @@ def _allowed_methods(request: Request) -> str:
         if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods
     return ", ".join(sorted(methods))
-
-
-_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 431: "headers_too_large"}
-_HTTP_DETAILED: Final = frozenset({413, 431})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,10 +9,10 @@ service read, hold or parse more than the limits. JSON nesting is bounded where 
 
 from typing import Final
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payment_service.api.errors import problem_response
+from payment_service.domain.errors import RequestTooLarge
 
 _CONTENT_LENGTH: Final = b"content-length"
 
@@ -38,7 +38,7 @@ class SizeLimitMiddleware:
             return
         if declared is not None:
             if declared > self.max_body_bytes:
-                await self._refuse(413, "body_too_large", f"body over {self.max_body_bytes} bytes", scope, send)
+                await self._refuse(413, RequestTooLarge.code, f"body over {self.max_body_bytes} bytes", scope, send)
                 return
             # The server delivers no more than `Content-Length` bytes: nothing left to count.
             await self.app(scope, receive, send)
@@ -52,8 +52,8 @@ class SizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    # Raised where the route reads its body; the app's handler answers 413.
-                    raise HTTPException(413, f"body over {self.max_body_bytes} bytes", {"Connection": "close"})
+                    # Raised where the route reads its body; the app's error handler answers 413.
+                    raise RequestTooLarge(f"body over {self.max_body_bytes} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

@@ -8,7 +8,6 @@ unreachable db-service and a crash with a traceback, with logging at DEBUG in JS
 import io
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ import pytest
 from payment_service.api.app import create_app
 from payment_service.logging import configure_logging
 from payment_service.settings import LogSettings, Settings
-from tests.integration.conftest import Shop, app_client, build_settings, store_path
-from tests.support.databases import on_postgres
+from payment_service.store.database import create_engine
+from tests.integration.conftest import Shop, app_client, build_settings
 from tests.support.db_service import run_db_service
 from tests.support.simulator import SimulatorHandle
 
@@ -92,8 +91,7 @@ class TestCardDataInLogs:
             answers.append((await client.post(PAY, json=flat(declined), headers=shop.auth(declining))).status_code)
             answers.append((await client.post(PAY, json=flat(orders[4]), headers=auth)).status_code)  # approved
         answers.append(await self._pay_with_the_db_service_down(service_settings, shop, simulator, tmp_path))
-        if not on_postgres():
-            answers.append(await self._pay_into_a_broken_store(service_settings, shop, orders[5], auth))
+        answers.append(await self._pay_into_a_broken_store(service_settings, shop, orders[5], auth))
 
         output = log_output.getvalue()
         assert _CARD_SEARCH.findall(output) == []
@@ -116,7 +114,11 @@ class TestCardDataInLogs:
     async def _pay_into_a_broken_store(settings: Settings, shop: Shop, order_id: str, auth: dict[str, str]) -> int:
         async with app_client(create_app(settings)) as client:
             # A table gone under the running service: its next write fails with an unexpected error.
-            with sqlite3.connect(store_path(settings)) as conn:
-                conn.execute("DROP TABLE idempotency_keys")
+            engine = create_engine(settings.store)  # SQLite or PostgreSQL, whichever the test store is
+            try:
+                async with engine.begin() as conn:
+                    await conn.exec_driver_sql("DROP TABLE idempotency_keys")
+            finally:
+                await engine.dispose()
             response = await client.post(PAY, json=flat(order_id), headers={**auth, "Idempotency-Key": "crash"})
         return response.status_code

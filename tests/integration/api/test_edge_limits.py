@@ -68,7 +68,7 @@ class TestSizeLimits:
 
         assert response.status_code == 413
         assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["code"] == "body_too_large"
+        assert response.json()["code"] == "request_too_large"
 
     async def test_a_streamed_body_is_cut_off_at_the_limit_not_read_whole(
         self, api_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
@@ -78,7 +78,7 @@ class TestSizeLimits:
             response = await api_client.post(PAY, content=endless_array(sent, total_bytes=20_000_000), headers=JSON)
 
         assert response.status_code == 413
-        assert response.json()["code"] == "body_too_large"
+        assert response.json()["code"] == "request_too_large"
         assert sent[0] < 100 * 1024  # the 20 MB were never asked for
         assert stalls == []
 

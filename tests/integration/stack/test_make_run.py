@@ -169,7 +169,7 @@ def _pay_demo_order_and_see_its_webhook_accepted(stack: Stack) -> None:
     card = {"number": "4111111111111111", "expiration": "2030-12", "cvv": "123"}
     paid = httpx.post(
         f"http://127.0.0.1:{stack.ports['api']}/payments/pay",
-        json={"order_id": "1001", "payment": {"card": card}},
+        json={"order_id": "1002", "payment": {"card": card}},  # 1001 is paid by the banner's command
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
