@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import socket
 import struct
+from email.utils import format_datetime
 from typing import Final
 
 import structlog
@@ -66,7 +67,12 @@ class GatewayEndpoint:
             await _wait_for_disconnect(receive, 5.0)
             return
         payload = render(root_name, tree, flavour)
-        headers = [(b"content-type", CONTENT_TYPES[flavour].encode()), (b"content-length", str(len(payload)).encode())]
+        headers = [
+            (b"content-type", CONTENT_TYPES[flavour].encode()),
+            (b"content-length", str(len(payload)).encode()),
+            # As the live API's web servers do, from the gateway's own clock (a test may set it off ours).
+            (b"date", format_datetime(self._state.clock(), usegmt=True).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

@@ -54,4 +54,12 @@ def serve(
         if secret is not None:
             overrides[name] = SecretStr(secret)
     settings = SimulatorSettings(**overrides)  # type: ignore[arg-type]
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+    # The gateway endpoint sends its own `Date`, from the simulator's clock; uvicorn's would come first.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        date_header=False,
+    )

@@ -1,13 +1,14 @@
 """HTTP bodies: requests (unknown fields rejected) and the records the service answers with.
 
 Ids are strings on the wire (`"42"`); customers, products and orders use integer ids underneath,
-payments use the id the caller chose. Amounts are decimal strings with two places.
+payments use the id the caller chose. Amounts are decimal strings: two places at most for prices,
+shipping and tax, and a payment's in its currency's minor unit (`money.py`).
 """
 
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -18,9 +19,10 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    model_validator,
 )
 
-from reference_db_service.money import parse_amount
+from reference_db_service.money import check_minor_unit, parse_amount, parse_exact_amount
 from reference_db_service.statuses import OrderPaymentStatus, OrderStatus, PaymentStatus
 
 MAX_NUMERIC_ID = 2**31 - 1  # fits every backend's INTEGER primary key
@@ -54,13 +56,27 @@ def _check_payment_id(value: str) -> str:
     return value
 
 
-def _parse_money(value: object) -> Decimal:
+def _decimal_text(value: object) -> str:
     if isinstance(value, Decimal):  # from Python code (the seed); JSON brings strings
         value = format(value, "f")
     if not isinstance(value, str):
         msg = 'must be a decimal string, e.g. "19.99" (numbers are not accepted, to avoid floats)'
         raise ValueError(msg)  # pydantic reports only ValueError as a validation error
-    return parse_amount(value)
+    return value
+
+
+def _parse_money(value: object) -> Decimal:
+    return parse_amount(_decimal_text(value))
+
+
+def _parse_exact_money(value: object) -> Decimal:
+    return parse_exact_amount(_decimal_text(value))
+
+
+def _check_places(currency: str, *amounts: Decimal | None) -> None:
+    for amount in amounts:
+        if amount is not None:
+            check_minor_unit(amount, currency)
 
 
 def _check_masked(value: str | None) -> str | None:
@@ -74,6 +90,8 @@ def _check_masked(value: str | None) -> str | None:
 NumericId = Annotated[int, BeforeValidator(parse_numeric_id), PlainSerializer(str, return_type=str)]
 PaymentId = Annotated[str, AfterValidator(_check_payment_id)]
 Money = Annotated[Decimal, BeforeValidator(_parse_money)]
+# Up to three places, as given: checked against the currency of the body it is in.
+CurrencyMoney = Annotated[Decimal, BeforeValidator(_parse_exact_money)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # Field limits follow Authorize.Net's billTo limits, since these values end up there.
@@ -122,6 +140,12 @@ class OrderCreateRequest(RequestModel):
     shipping_amount: Money | None = None
     tax_amount: Money | None = None
 
+    @model_validator(mode="after")
+    def _fit_currency(self) -> Self:
+        # A JPY order's tax of 0.50 cannot be charged: refused here rather than at payment time.
+        _check_places(self.currency, self.shipping_amount, self.tax_amount)
+        return self
+
 
 class OrderPaymentUpdateRequest(RequestModel):
     payment_status: PaymentStatus
@@ -160,13 +184,19 @@ class PaymentPutRequest(BaseModel):
     order_id: NumericId
     customer_id: NumericId
     status: PaymentStatus
-    amount: Money
+    amount: CurrencyMoney
     currency: Currency
     gateway: GatewayDetails | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
     version: Annotated[int, Field(ge=0, le=MAX_VERSION, strict=True)]
-    refunded_amount: Money | None = None  # what refunds and voids gave back; absent before any
+    refunded_amount: CurrencyMoney | None = None  # what refunds and voids gave back; absent before any
+
+    @model_validator(mode="after")
+    def _fit_currency(self) -> Self:
+        # Stored in the currency's minor unit: more places would have to be rounded, so they are refused.
+        _check_places(self.currency, self.amount, self.refunded_amount)
+        return self
 
 
 def _utc(value: datetime) -> datetime:

@@ -24,16 +24,23 @@ def bind_free_socket(port: int = 0) -> socket.socket:
 
 
 @contextmanager
-def serve_app(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> Iterator[str]:
+def serve_app(app: ASGIApp, *, lifespan: str = "on", port: int = 0, date_header: bool = True) -> Iterator[str]:
     """Serve `app` in a background thread with its own event loop; yield its base URL.
 
     The app's lifespan has completed when the first request is accepted, because uvicorn runs
     start-up before it starts accepting on the pre-bound socket. `port` (default: any free one)
-    lets a test stop a server and serve again on the same address.
+    lets a test stop a server and serve again on the same address. `date_header=False` leaves the
+    `Date` header to the app (the simulator sends its own clock's).
     """
     sock = bind_free_socket(port)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        log_level="warning",
+        access_log=False,
+        date_header=date_header,
+    )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 

@@ -86,7 +86,7 @@ class SimulatorHandle:
 def run_simulator(*, clock: Clock | None = None, **settings_overrides: Any) -> Iterator[SimulatorHandle]:
     """Serve a fresh simulator; keyword arguments override `SimulatorSettings` fields."""
     settings = SimulatorSettings(**settings_overrides)
-    with serve_app(create_app(settings, clock=clock)) as base_url:
+    with serve_app(create_app(settings, clock=clock), date_header=False) as base_url:
         yield SimulatorHandle(
             base_url=base_url,
             api_url=f"{base_url}{API_PATH}",

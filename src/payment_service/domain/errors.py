@@ -16,7 +16,8 @@ PaymentServiceError
 │   ├── PaymentInProgress             another attempt for the order is active
 │   ├── PaymentVersionConflict        the payment changed since it was read (a concurrent update)
 │   ├── IdempotencyKeyInFlight        the same key is being processed
-│   ├── PaymentNotRefundable          nothing captured to give back (declined, voided, refunded …)
+│   ├── PaymentNotRefundable          nothing captured to give back (declined, voided …)
+│   │   └── NothingLeftToRefund       all that was captured is given back, or being given back
 │   ├── PartialVoidNotAllowed         part of an unsettled payment: void it whole, or wait for settlement
 │   └── ResolutionRefused             a manual decision the payment or the gateway contradicts
 ├── InvalidRequest
@@ -150,6 +151,11 @@ class IdempotencyKeyInFlight(Conflict):
 
 class PaymentNotRefundable(Conflict):
     code = "payment_not_refundable"
+
+
+class NothingLeftToRefund(PaymentNotRefundable):
+    # Whatever amount is asked, "all that is left" included: the payment's state, not the amount, refuses it.
+    code = "nothing_left_to_refund"
 
 
 class PartialVoidNotAllowed(Conflict):

@@ -14,7 +14,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
-from payment_service.domain.errors import PartialVoidNotAllowed, PaymentNotRefundable, RefundNotAllowed
+from payment_service.domain.errors import (
+    NothingLeftToRefund,
+    PartialVoidNotAllowed,
+    PaymentNotRefundable,
+    RefundNotAllowed,
+)
 from payment_service.domain.money import Money
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
 
@@ -72,18 +77,23 @@ def check_refund(payment: Payment, refunds: Iterable[Refund], *, kind: RefundKin
     """Refuse a refund of `amount` that the payment cannot give.
 
     Raises:
-        PaymentNotRefundable: nothing captured. RefundNotAllowed: a non-positive amount, more decimals
-            than the currency has, more than what is left. PartialVoidNotAllowed: a void of less than
-            the whole amount (voids are whole; a partial refund waits for settlement).
+        PaymentNotRefundable: nothing captured. NothingLeftToRefund: all of it refunded, or being refunded.
+            RefundNotAllowed: a non-positive amount, more decimals than the currency has, more than what
+            is left. PartialVoidNotAllowed: a void of less than the whole amount (voids are whole; a
+            partial refund waits for settlement).
     """
+    refunds = list(refunds)
+    if payment.status is PaymentStatus.REFUNDED:
+        raise NothingLeftToRefund(f"payment {payment.payment_id} is refunded: nothing is left to refund")
     if payment.status not in REFUNDABLE_STATUSES or payment.captured_amount <= 0:
         raise PaymentNotRefundable(f"payment {payment.payment_id} is {payment.status.value}: nothing to refund")
+    left = payment.captured_amount - taken_amount(refunds)
+    if left <= 0:
+        raise NothingLeftToRefund("nothing is left to refund (refunds in progress included)")
     if amount <= 0:
         raise RefundNotAllowed("the refund amount must be positive")
     if amount != Money(amount, payment.amount.currency).amount:
         raise RefundNotAllowed(f"the refund amount has more decimals than {payment.amount.currency} allows")
-    refunds = list(refunds)
-    left = payment.captured_amount - taken_amount(refunds)
     if amount > left:
         raise RefundNotAllowed(
             f"the refund amount {amount} exceeds what is left to refund ({left}, refunds in progress included)"

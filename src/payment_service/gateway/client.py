@@ -22,7 +22,9 @@ flow makes five of them (`bench/pay_flow.py`). What aiohttp raises is translated
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Final, TypeVar, assert_never
 
@@ -101,12 +103,40 @@ class _NoAnswer(Exception):
     """The request may have reached the gateway, but no usable answer was read."""
 
 
+@dataclass(frozen=True, slots=True)
+class ClockSkew:
+    """The gateway's clock minus ours, from the HTTP `Date` header of one of its answers.
+
+    `Date` has whole seconds and is stamped before the answer travels back, so `skew_s` reads up to a
+    second plus the network's delay behind the truth: a lagging gateway is never underestimated.
+    """
+
+    skew_s: float
+    measured_at: datetime  # our clock, aware UTC, when the answer was read
+
+
+def read_clock_skew(date_header: str | None, *, received_at: datetime) -> ClockSkew | None:
+    """The skew a `Date` header gives against `received_at`; None when absent or unreadable."""
+    if not date_header:
+        return None
+    try:
+        gateway_now = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    if gateway_now.tzinfo is None:  # "-0000": UTC by RFC 5322, though its offset is unknown
+        gateway_now = gateway_now.replace(tzinfo=UTC)
+    return ClockSkew((gateway_now - received_at).total_seconds(), received_at)
+
+
 class AuthorizeNetGateway:
     def __init__(self, client: aiohttp.ClientSession, settings: GatewaySettings) -> None:
         self._client = client
         self._url = settings.url
         self._credentials = wire.Credentials(settings.login_id, settings.transaction_key)
         self._duplicate_window_s = settings.duplicate_window_s
+        # The most recent reading of the gateway's clock (every answer's `Date` header, as the live API's web
+        # servers send it); None until one carried it. The reconcilers widen their searches by it.
+        self.clock_skew: ClockSkew | None = None
 
     # ------------------------------------------------------------ transactions
 
@@ -431,6 +461,7 @@ class AuthorizeNetGateway:
             async with self._client.post(self._url, data=body, allow_redirects=False) as response:
                 status = response.status
                 content = await response.read()
+                self._measure_clock(response.headers.get("Date"))
         except aiohttp.InvalidURL as exc:
             raise GatewayConfigurationError("the gateway endpoint is not a usable URL") from exc
         except aiohttp.NonHttpUrlClientError as exc:
@@ -448,6 +479,12 @@ class AuthorizeNetGateway:
             return wire.decode_body(content)
         except wire.WireFormatError as exc:
             raise _NoAnswer(str(exc)) from exc
+
+    def _measure_clock(self, date_header: str | None) -> None:
+        reading = read_clock_skew(date_header, received_at=datetime.now(UTC))
+        if reading is None:
+            return
+        self.clock_skew = reading
 
 
 def _log_outcome(outcome: ChargeOutcome, **fields: Any) -> None:

@@ -43,7 +43,8 @@ UNCONFIRMED_MATCHES = Counter(
 )
 GATEWAY_CLOCK_SKEW = Gauge(
     "payment_service_gateway_clock_skew_seconds",
-    "The gateway's submit time of our last found charge minus our sending time (clock skew plus network delay).",
+    "The gateway's clock minus ours, last measured: from the Date header of its answers (each round), or our last"
+    " found charge's submit time minus our sending time (both include the network's delay).",
 )
 ORDER_REFUSED_PAYMENTS = Counter(
     "payment_service_order_refused_payments",

@@ -9,7 +9,8 @@ Each round looks at three kinds of payment:
 
 An attempt is found at the gateway by its transaction id when we have one, else by searching the
 transactions submitted since its `sent_at`, minus a margin for clock skew (`lookback_margin_s`, and
-more when the gateway's clock was measured behind ours): first the unsettled ones, paged newest first
+more when the gateway's clock was measured behind ours, on a found charge or by the `Date` header of
+any of its answers): first the unsettled ones, paged newest first
 until a short page, then those of the batches settled since then (a charge that settled before the
 reconciler looked, say the worker was down across a settlement). Rows of its invoice number and card
 are checked through their details (`charge_identity.py`): nothing may contradict the attempt, and an
@@ -260,6 +261,8 @@ class Reconciler:
         await self._release(claimed)
         async with self._database.reading() as conn:
             metrics.UNKNOWN_PAYMENTS.set(await payment_rows.count_payments_by_status(conn, PaymentStatus.UNKNOWN))
+        if self._gateway.clock_skew is not None:
+            metrics.GATEWAY_CLOCK_SKEW.set(self._gateway.clock_skew.skew_s)
         report = current.report()
         if report.changed or report.gateway_unavailable:
             log.info(
@@ -405,8 +408,17 @@ class Reconciler:
         The margin covers clock skew; when the gateway's clock was measured behind ours, by that much more.
         """
         lookback_s = self._settings.duplicate_lookback_s if is_duplicate(payment) else self._settings.lookback_margin_s
-        lookback_s -= min(self.clock_skew_s or 0.0, 0.0)
-        return (payment.sent_at or payment.created_at) - timedelta(seconds=lookback_s)
+        return (payment.sent_at or payment.created_at) - timedelta(seconds=lookback_s) - self._gateway_lag()
+
+    def _gateway_lag(self) -> timedelta:
+        """How far the gateway's clock is behind ours, by whichever measure says it lags most (zero if ahead).
+
+        Measured on our charges' submit times and on the `Date` of every gateway answer: the latter is known
+        from a fresh reconciler's first look-up, before any charge of ours was found.
+        """
+        answered = self._gateway.clock_skew
+        skews = [s for s in (self.clock_skew_s, answered.skew_s if answered is not None else None) if s is not None]
+        return timedelta(seconds=max([0.0, *(-s for s in skews)]))
 
     async def _search_settled(self, payment: Payment) -> _Found:
         """The rows of the batches settled since the attempt was sent, confirmed as unsettled ones are."""
@@ -428,6 +440,8 @@ class Reconciler:
         page_size = self._settings.page_size
         for offset in range(1, _MAX_PAGES + 1):
             page = await self._gateway.fetch_unsettled_transactions(page_size, offset, newest_first=True)
+            # The answer's `Date` may show the gateway lagging more than known: never stop short of that.
+            submitted_after = min(submitted_after, self._submitted_after(payment))
             for row in page.transactions:
                 if row.submitted_at < submitted_after:
                     return found

@@ -5,7 +5,8 @@ process died between writing the refund and recording the gateway's answer, perh
 * A void: the charge's own details say whether it is voided now.
 * A refund: it carries its own refId, sent as the invoice number too, so it is found among the unsettled
   transactions (paged newest first, back to when it was written, minus the skew margin and how far the
-  refunded charge's submit time says the gateway's clock is behind ours) and then among the settled batches,
+  gateway's clock is behind ours, by the refunded charge's submit time or the `Date` of the gateway's answers,
+  whichever lags most) and then among the settled batches,
   and confirmed through its details (refId, or the refunded charge's id with the amount).
 Found: succeeded, recorded with its events as `RefundService.settle` does for an answer read at once.
 Not found `not_found_grace_s` after it was written: failed, which gives its amount back to what may still
@@ -139,15 +140,20 @@ class RefundReconciler:
         return details if details is not None and details.status is GatewayTransactionStatus.VOIDED else None
 
     async def _gateway_lag(self, payment: Payment, charge_id: str) -> timedelta:
-        """How far the gateway's clock is behind ours, from the refunded charge's submit time (zero if ahead).
+        """How far the gateway's clock is behind ours (zero if ahead), by whichever measure says it lags most.
+
+        Measured on the refunded charge's submit time and on the `Date` header of the gateway's answers.
 
         The refund's row carries the gateway's time; our margin alone would stop the search short of it
         when the gateway lags more than the margin, and a refund that happened would be called failed.
         """
         details = await self._gateway.fetch_transaction_details(charge_id)
-        if details is None or payment.sent_at is None:
-            return timedelta(0)
-        return max(payment.sent_at - details.submitted_at, timedelta(0))
+        # That answer's `Date` measured the gateway's clock too: the larger lag of the two wins.
+        answered = self._gateway.clock_skew
+        lag = max(-answered.skew_s, 0.0) if answered is not None else 0.0
+        if details is not None and payment.sent_at is not None:
+            lag = max(lag, (payment.sent_at - details.submitted_at).total_seconds())
+        return timedelta(seconds=lag)
 
     async def _find_refund(self, refund: Refund, charge_id: str, gateway_lag: timedelta) -> TransactionDetails | None:
         submitted_after = refund.created_at - timedelta(seconds=self._settings.lookback_margin_s) - gateway_lag

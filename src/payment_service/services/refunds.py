@@ -32,10 +32,10 @@ from payment_service.domain.errors import (
     GatewayUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    NothingLeftToRefund,
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentVersionConflict,
-    RefundNotAllowed,
 )
 from payment_service.domain.events import OutboundEvent
 from payment_service.domain.identifiers import time_ordered_id
@@ -150,7 +150,8 @@ class RefundService:
         an earlier request with the same key.
 
         Raises:
-            PaymentNotFound. PaymentNotRefundable: nothing captured. RefundNotAllowed: the amount is not
+            PaymentNotFound. PaymentNotRefundable: nothing captured. NothingLeftToRefund: all of it
+            refunded or being refunded, whatever the amount. RefundNotAllowed: the amount is not
             positive, too precise, or more than what is left. PartialVoidNotAllowed: part of an unsettled
             payment. IdempotencyKeyInFlight, IdempotencyKeyReused. GatewayUnavailable: nothing was sent
             (the refund is recorded failed). DbServiceUnavailable, GatewayError: before anything was written.
@@ -169,7 +170,7 @@ class RefundService:
                 taken = taken_amount(await refund_rows.fetch_refunds_for_payment(conn, payment.payment_id))
             amount = payment.captured_amount - taken
             if amount <= 0 and payment.captured_amount > 0:
-                raise RefundNotAllowed("nothing is left to refund (refunds in progress included)")
+                raise NothingLeftToRefund("nothing is left to refund (refunds in progress included)")
         kind = await self._choose_kind(payment)
         context = await self._order_context(payment)
         opened = await self._open(

@@ -8,6 +8,7 @@ serialised and the highest version wins.
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -21,7 +22,7 @@ from reference_db_service.errors import (
     PaymentOrderMismatch,
     UnknownOrder,
 )
-from reference_db_service.money import format_cents, to_cents
+from reference_db_service.money import format_minor_units, to_minor_units
 from reference_db_service.rules import (
     OrderConflict,
     PaymentWrite,
@@ -93,9 +94,9 @@ _VALUE_KEYS = (
     "order_id",
     "customer_id",
     "status",
-    "amount_cents",
+    "amount_minor",
     "currency",
-    "refunded_cents",
+    "refunded_minor",
     "gateway",
     "version",
     "created_at",
@@ -130,9 +131,9 @@ def _put_payment(conn: Connection, payment_id: str, request: PaymentPutRequest) 
         "order_id": request.order_id,
         "customer_id": request.customer_id,
         "status": request.status.value,
-        "amount_cents": to_cents(request.amount),
+        "amount_minor": to_minor_units(request.amount, request.currency),
         "currency": request.currency,
-        "refunded_cents": None if request.refunded_amount is None else to_cents(request.refunded_amount),
+        "refunded_minor": _minor_or_none(request.refunded_amount, request.currency),
         "gateway": None if request.gateway is None else request.gateway.model_dump(),
         "version": request.version,
         "created_at": request.created_at,
@@ -196,13 +197,13 @@ def _record(payment_id: str, request: PaymentPutRequest) -> PaymentRecord:
         order_id=str(request.order_id),
         customer_id=str(request.customer_id),
         status=request.status,
-        amount=format_cents(to_cents(request.amount)),
+        amount=format_minor_units(to_minor_units(request.amount, request.currency), request.currency),
         currency=request.currency,
         gateway=request.gateway,
         created_at=request.created_at,
         updated_at=request.updated_at,
         version=request.version,
-        refunded_amount=None if request.refunded_amount is None else format_cents(to_cents(request.refunded_amount)),
+        refunded_amount=_formatted_or_none(_minor_or_none(request.refunded_amount, request.currency), request.currency),
     )
 
 
@@ -222,12 +223,20 @@ def _from_mapping(m: Mapping[str, Any]) -> PaymentRecord:
             "order_id": str(m["order_id"]),
             "customer_id": str(m["customer_id"]),
             "status": m["status"],
-            "amount": format_cents(m["amount_cents"]),
+            "amount": format_minor_units(m["amount_minor"], m["currency"]),
             "currency": m["currency"],
             "gateway": None if gateway is None else GatewayDetails.model_validate(gateway),
             "created_at": m["created_at"],
             "updated_at": m["updated_at"],
             "version": m["version"],
-            "refunded_amount": None if m["refunded_cents"] is None else format_cents(m["refunded_cents"]),
+            "refunded_amount": _formatted_or_none(m["refunded_minor"], m["currency"]),
         }
     )
+
+
+def _minor_or_none(amount: Decimal | None, currency: str) -> int | None:
+    return None if amount is None else to_minor_units(amount, currency)
+
+
+def _formatted_or_none(units: int | None, currency: str) -> str | None:
+    return None if units is None else format_minor_units(units, currency)

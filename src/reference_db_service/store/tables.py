@@ -107,9 +107,10 @@ payments = Table(
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
     Column("customer_id", Integer, nullable=False),
     Column("status", String(32), nullable=False),
-    Column("amount_cents", BigInteger, nullable=False),
+    # In the currency's minor unit (yen, cents, fils: `money.py`).
+    Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("refunded_cents", BigInteger),  # null until a refund or void
+    Column("refunded_minor", BigInteger),  # null until a refund or void
     Column("gateway", JSON),
     Column("version", BigInteger, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),

@@ -221,6 +221,63 @@ class TestPutPayment:
         assert (response.status_code, response.json()["code"]) == (422, "validation_failed")
         assert "4111111111111111" not in response.text
 
+    @pytest.mark.parametrize(
+        ("currency", "amount", "refunded_amount", "stored"),
+        [
+            ("KWD", "1.24", "0.617", ("1.240", "0.617")),
+            ("JPY", "5000.00", "1999", ("5000", "1999")),
+            ("USD", "59.9", "0.5", ("59.90", "0.50")),
+        ],
+    )
+    def test_amounts_are_kept_exactly_in_the_currency_s_minor_unit(
+        self,
+        client: httpx.Client,
+        order: dict[str, Any],
+        currency: str,
+        amount: str,
+        refunded_amount: str,
+        stored: tuple[str, str],
+    ) -> None:
+        body = payment_body(order["id"], order["customer_id"], status="partially_refunded", currency=currency)
+        response = put(client, "pay_minor", body | {"amount": amount, "refunded_amount": refunded_amount})
+        read = client.get("/payments/pay_minor").json()
+
+        assert response.status_code == 201, response.text
+        assert (response.json()["amount"], response.json()["refunded_amount"]) == stored
+        assert (read["amount"], read["refunded_amount"], read["currency"]) == (*stored, currency)
+
+    @pytest.mark.parametrize(
+        ("currency", "field", "amount"),
+        [
+            ("JPY", "amount", "5000.50"),
+            ("JPY", "refunded_amount", "0.5"),
+            ("KWD", "refunded_amount", "0.6175"),
+            ("USD", "amount", "59.975"),
+        ],
+    )
+    def test_more_places_than_the_currency_has_are_a_422_and_record_nothing(
+        self,
+        db_service: DbServiceHandle,
+        client: httpx.Client,
+        order: dict[str, Any],
+        currency: str,
+        field: str,
+        amount: str,
+    ) -> None:
+        body = payment_body(order["id"], order["customer_id"], currency=currency, amount="1") | {field: amount}
+        response = put(client, "pay_precise", body)
+
+        assert (response.status_code, response.json()["code"]) == (422, "validation_failed")
+        assert response.headers["content-type"] == "application/problem+json"
+        assert db_service.get_payment("pay_precise") is None
+
+    def test_a_jpy_order_with_sen_of_tax_is_a_422(self, client: httpx.Client, order: dict[str, Any]) -> None:
+        body = {"customer_id": order["customer_id"], "currency": "JPY", "tax_amount": "0.50"}
+        response = client.post(
+            "/orders", json=body | {"items": [{"product_id": order["items"][0]["product_id"], "quantity": 1}]}
+        )
+        assert (response.status_code, response.json()["code"]) == (422, "validation_failed")
+
     def test_a_bad_payment_id_in_the_path_is_a_422(self, client: httpx.Client, order: dict[str, Any]) -> None:
         response = put(client, "pay%20A", payment_body(order["id"], order["customer_id"]))
         assert (response.status_code, response.json()["code"]) == (422, "validation_failed")

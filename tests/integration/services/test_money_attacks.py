@@ -103,6 +103,26 @@ class TestLostChargeUnderClockSkew:
         assert retry["http_status"] == 409  # paid: the other card is not charged
         assert [t["status"] for t in simulator.transactions(invoice_number=order_id)] == ["capturedPendingSettlement"]
 
+    async def test_with_nothing_but_the_lost_charge_stored_a_fresh_reconciler_reads_the_lag_from_the_answers(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        # No earlier charge to measure on: only the `Date` of the gateway's answers shows how far it lags.
+        customer, order_id, payment_id = await pay_lost(service_settings, shop, simulator, "stall_after_commit")
+        reconciler = reconciler_for(resources, after_grace())
+
+        first = await reconciler.reconcile_once()
+        second = await reconciler.reconcile_once()
+        retry = await pay(service_settings, shop, customer, order_id, number=MASTERCARD)
+
+        assert first.results[payment_id] is ReconcileResult.ADOPTED
+        assert payment_id not in second.results  # settled: never looked at again, never "not charged"
+        assert await status_of(resources, payment_id) is PaymentStatus.APPROVED
+        assert retry["http_status"] == 409
+        assert [t["status"] for t in simulator.transactions(invoice_number=order_id)] == ["capturedPendingSettlement"]
+        skew_s = REGISTRY.get_sample_value("payment_service_gateway_clock_skew_seconds")
+        assert skew_s is not None
+        assert -SKEW.total_seconds() - 5 < skew_s <= -SKEW.total_seconds() + 1
+
 
 class TestLostRefundUnderClockSkew:
     async def test_a_refund_lost_with_the_gateway_clock_40_minutes_behind_is_found_and_never_given_twice(
@@ -351,8 +371,9 @@ class TestNothingToGiveBack:
         current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
 
         assert (first.status_code, second.status_code) == (201, 201)
-        # Fully refunded: nothing is left, whatever the amount asked.
-        assert (over.status_code, rest.status_code, too_precise.status_code) == (409, 422, 409)
+        # Fully refunded: nothing is left, whatever the amount asked, "all that is left" included.
+        for refused in (over, rest, too_precise):
+            assert (refused.status_code, refused.json()["code"]) == (409, "nothing_left_to_refund"), refused.text
         assert (current["status"], current["refunded_amount"]) == ("refunded", "100.00")
         assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [
             Decimal("33.33"),

@@ -3,6 +3,8 @@
 import hashlib
 import hmac
 import threading
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ from starlette.routing import Route
 
 from tests.integration.simulator.conftest import make_charge
 from tests.support.servers import serve_app
-from tests.support.simulator import SimulatorHandle, run_simulator
+from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
 
 def charge_body(sim: SimulatorHandle, **overrides: Any) -> bytes:
@@ -86,6 +88,16 @@ class TestServedFaults:
                 codes.append(answer["messages"]["message"][0]["code"])
             assert codes == ["E00001", "E00053", "I00001"]
             assert len(sim.transactions()) == 1
+
+
+class TestServedClock:
+    def test_every_answer_carries_one_date_header_from_the_simulator_s_own_clock(self) -> None:
+        behind = datetime.now(UTC) - timedelta(minutes=40)
+        with run_simulator(clock=ManualClock(behind)) as sim:
+            response = httpx.post(sim.api_url, content=charge_body(sim), headers={"content-type": "application/json"})
+
+        assert response.status_code == 200
+        assert response.headers.get_list("date") == [format_datetime(behind, usegmt=True)]
 
 
 class TestWebhooks:

@@ -7,9 +7,15 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from payment_service.api.errors import status_for
 from payment_service.api.refunds import render_refund_response
 from payment_service.api.schemas import RefundResponse
-from payment_service.domain.errors import PartialVoidNotAllowed, PaymentNotRefundable, RefundNotAllowed
+from payment_service.domain.errors import (
+    NothingLeftToRefund,
+    PartialVoidNotAllowed,
+    PaymentNotRefundable,
+    RefundNotAllowed,
+)
 from payment_service.domain.money import Money
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
 from payment_service.domain.refunds import (
@@ -80,6 +86,18 @@ class TestCheckRefund:
     def test_a_payment_with_nothing_captured_is_not_refundable(self, status: PaymentStatus) -> None:
         with pytest.raises(PaymentNotRefundable):
             check_refund(payment(status), [], kind=RefundKind.REFUND, amount=Decimal("1.00"))
+
+    @pytest.mark.parametrize("amount", ["1.00", "0.001", "0"])
+    def test_with_everything_given_back_or_being_given_back_nothing_is_left_whatever_the_amount(
+        self, amount: str
+    ) -> None:
+        in_flight = [refund("60.00"), refund("40.00", RefundStatus.PROCESSING)]
+
+        with pytest.raises(NothingLeftToRefund) as refunded:
+            check_refund(payment(PaymentStatus.REFUNDED), [], kind=RefundKind.REFUND, amount=Decimal(amount))
+        with pytest.raises(NothingLeftToRefund):
+            check_refund(payment(), in_flight, kind=RefundKind.REFUND, amount=Decimal(amount))
+        assert (refunded.value.code, status_for(refunded.value)) == ("nothing_left_to_refund", 409)
 
     def test_a_void_is_whole_or_not_at_all(self) -> None:
         check_refund(payment(), [], kind=RefundKind.VOID, amount=Decimal("100.00"))

@@ -42,6 +42,7 @@ class FakeResponse:
     def __init__(self, status: int, body: bytes) -> None:
         self.status = status
         self._body = body
+        self.headers: dict[str, str] = {}  # no `Date`: the gateway's clock stays unmeasured
 
     async def __aenter__(self) -> Self:
         return self
