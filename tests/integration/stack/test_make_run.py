@@ -98,8 +98,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            # SIGINT first: honcho stops its children (each in a process group of its own); SIGKILL would orphan them.
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         running.reader.join(timeout=10)
         assert process.stdout is not None
         process.stdout.close()
