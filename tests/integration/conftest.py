@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from payment_service.api.app import create_app
 from payment_service.api.auth import mint_token
+from payment_service.resources import Resources, open_resources
 from payment_service.settings import (
     ApiSettings,
     DbServiceSettings,
@@ -102,6 +103,18 @@ def build_settings(tmp_path: Path, simulator: SimulatorHandle, db_service: DbSer
 @pytest.fixture
 def service_settings(tmp_path: Path, simulator: SimulatorHandle, db_service: DbServiceHandle) -> Settings:
     return build_settings(tmp_path, simulator, db_service)
+
+
+@pytest.fixture
+async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
+    """The service's long-lived objects (store, gateway, db-service client, producer) over `service_settings`."""
+    async with open_resources(service_settings) as opened:
+        yield opened
+
+
+def short_read(settings: Settings) -> Settings:
+    """`settings` with a 0.3 s gateway read timeout: a charge the simulator stalls after commit ends `unknown`."""
+    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
 
 
 def store_path(settings: Settings) -> Path:

@@ -4,26 +4,18 @@ The refund or void is made straight at the simulator (as staff would in the merc
 details read back with `getTransactionDetails`, and handed to the service as a webhook handler would.
 """
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
 from payment_service.domain.money import Money
 from payment_service.domain.payments import ChargeOutcomeKind
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.settings import Settings
 from tests.integration.conftest import Shop, store_rows
 from tests.support.refunds import outbox_types, paid, refund_service
 from tests.support.simulator import SimulatorHandle
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
 
 
 def rows(settings: Settings, payment_id: str) -> list[tuple[Any, ...]]:

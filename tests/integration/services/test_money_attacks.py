@@ -6,7 +6,7 @@ or to lose or misstate a refund, and checks the gateway's ledger and the stored 
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,15 +19,14 @@ from payment_service.api.app import create_app
 from payment_service.domain.errors import PaymentNotRefundable, RefundNotAllowed
 from payment_service.domain.payments import PaymentStatus
 from payment_service.domain.refunds import RefundStatus
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
-from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundCommand, RefundService
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
-from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, store_rows
+from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, short_read, store_rows
 from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
-from tests.support.refunds import paid, refund_service, refunds_in_ledger
+from tests.support.refunds import paid, refund_reconciler, refund_service, refunds_in_ledger
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
 # The gateway's clock behind ours by more than the reconciler's default skew margin (900 s).
@@ -52,27 +51,6 @@ def simulator() -> Iterator[SimulatorHandle]:
 def service_settings(service_settings: Settings) -> Settings:
     gateway = service_settings.gateway.model_copy(update={"accepted_currencies": frozenset({"USD", "KWD", "JPY"})})
     return service_settings.model_copy(update={"gateway": gateway})
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
-
-
-def refund_reconciler(resources: Resources, clock: ManualClock) -> RefundReconciler:
-    return RefundReconciler(
-        database=resources.database,
-        gateway=resources.gateway,
-        db_service=resources.db_service,
-        refunds=refund_service(resources),
-        settings=GRACE,
-        clock=clock,
-    )
-
-
-def short_read(settings: Settings) -> Settings:
-    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
 
 
 def admin(shop: Shop, key: str | None = None) -> dict[str, str]:
@@ -143,7 +121,7 @@ class TestLostRefundUnderClockSkew:
         assert (lost.status_code, lost.json()["status"]) == (202, "unknown"), lost.text
 
         clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
-        settled = await refund_reconciler(resources, clock).reconcile_once()
+        settled = await refund_reconciler(resources, GRACE, clock).reconcile_once()
         # Had the lost refund been called "failed", its 60 would be free to refund again.
         again = await api_client.post(url, json={"amount": "60.00"}, headers=admin(shop))
 
@@ -232,7 +210,7 @@ class TestCrashes:
         assert stored_refunds(service_settings, payment["id"]) == [("30.00", "processing")]
 
         clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.processing_grace_s + 1))
-        settled = await refund_reconciler(resources, clock).reconcile_once()
+        settled = await refund_reconciler(resources, GRACE, clock).reconcile_once()
         current = (await api_client.get(f"/payments/{payment['id']}", headers=admin(shop))).json()
 
         assert list(settled.values()) == [RefundStatus.SUCCEEDED]
@@ -309,7 +287,7 @@ class TestReversalThatDidNotHappen:
         report = await reconciler.reconcile_once()
         in_doubt = (reversals("given_back"), reversals("left_for_a_person"))
         clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
-        await refund_reconciler(resources, clock).reconcile_once()
+        await refund_reconciler(resources, GRACE, clock).reconcile_once()
 
         assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
         (charge,) = simulator.transactions(invoice_number=order_id)
@@ -456,7 +434,7 @@ class TestPaging:
             await paid(api_client, shop)
 
         clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
-        settled = await refund_reconciler(resources, clock).reconcile_once()
+        settled = await refund_reconciler(resources, GRACE, clock).reconcile_once()
 
         assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
         assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("10.00")]

@@ -7,7 +7,7 @@ operator would see: the gateway's ledger, the stored payment, the order.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,16 @@ from payment_service.services import metrics
 from payment_service.services.reconciliation import UNCONFIRMED_MESSAGE, Reconciler, ReconcileResult
 from payment_service.settings import GatewaySettings, ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
-from tests.integration.conftest import MASTERCARD, VISA, Shop, app_client, build_settings, card_body, store_rows
+from tests.integration.conftest import (
+    MASTERCARD,
+    VISA,
+    Shop,
+    app_client,
+    build_settings,
+    card_body,
+    short_read,
+    store_rows,
+)
 from tests.support.db_service import DbServiceHandle
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
@@ -52,12 +61,6 @@ def service_settings(tmp_path: Any, simulator: SimulatorHandle, db_service: DbSe
     return build_settings(tmp_path, simulator, db_service)
 
 
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
-
-
 def after_grace() -> ManualClock:
     """Our clock once the not-found grace of a charge sent now has passed."""
     return ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
@@ -71,10 +74,6 @@ def reconciler_for(resources: Resources, clock: ManualClock) -> Reconciler:
         settings=GRACE,
         clock=clock,
     )
-
-
-def short_read(settings: Settings) -> Settings:
-    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
 
 
 async def pay(settings: Settings, shop: Shop, customer: str, order_id: str, **body: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ stopped at the boundary between storing the approval and telling the order (a cr
 db-service going down); a sweep of a fresh service instance then finishes the work, once.
 """
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from payment_service.domain.payments import Payment
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.services.order_updates import OrderUpdateSweep, SweepResult
 from payment_service.services.payments import PaymentService
 from payment_service.settings import ReconcilerSettings, Settings
@@ -27,12 +27,6 @@ SWEEP = ReconcilerSettings(
 )
 # Past the grace after an approval made now; after an attempt, past the grace and any backoff.
 LATER = timedelta(seconds=SWEEP.order_update_grace_s + SWEEP.max_backoff_s + 1)
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
 
 
 @pytest.fixture

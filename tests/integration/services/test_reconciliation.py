@@ -6,7 +6,7 @@ are written into the store directly, as the pay flow would have left them. Time 
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,7 @@ from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
 from payment_service.worker.main import serve_worker
-from tests.integration.conftest import VISA, Shop, app_client, card_body, store_rows
+from tests.integration.conftest import VISA, Shop, app_client, card_body, short_read, store_rows
 from tests.support.events import wait_until
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
@@ -45,22 +45,12 @@ def outbox_types(settings: Settings, order_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def with_short_read_timeout(settings: Settings) -> Settings:
-    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
-
-
 @pytest.fixture(scope="module", params=["lenient", "strict"])
 def simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorHandle]:
     """Each test twice: against the simulator's generous answers, and against its strict ones (no
     `transrefId`, `requestedAmount` or `totalNumInResultSet`; settled-batch dates read as merchant-local)."""
     with run_simulator(strict=request.param == "strict") as handle:
         yield handle
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
 
 
 def reconciler_for(
@@ -89,7 +79,7 @@ async def pay_with_fault(
     customer = shop.customer()
     order_id = str(shop.order(customer)["id"])
     simulator.add_fault(fault, **options)
-    async with app_client(create_app(with_short_read_timeout(settings))) as client:
+    async with app_client(create_app(short_read(settings))) as client:
         response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
     assert response.status_code == 202, response.text
     body: dict[str, Any] = response.json()
@@ -295,7 +285,7 @@ class TestReconcileUnknownCharges:
         order_id = str(shop.order(customer)["id"])
         simulator.add_fault("stall_after_commit", stall_s=5)
         headers = shop.auth(customer, key="replay-after-reconcile")
-        async with app_client(create_app(with_short_read_timeout(service_settings))) as client:
+        async with app_client(create_app(short_read(service_settings))) as client:
             first = await client.post("/payments/pay", json=card_body(order_id), headers=headers)
             before = await client.post("/payments/pay", json=card_body(order_id), headers=headers)
             await reconciler_for(resources).reconcile_once()

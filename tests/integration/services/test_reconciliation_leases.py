@@ -16,8 +16,7 @@ from payment_service.domain.payments import PaymentStatus
 from payment_service.resources import Resources, open_resources
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.settings import ReconcilerSettings, Settings
-from tests.integration.conftest import Shop, app_client, card_body, store_rows
-from tests.integration.services.test_reconciliation import with_short_read_timeout
+from tests.integration.conftest import Shop, app_client, card_body, short_read, store_rows
 from tests.support.simulator import SimulatorHandle
 
 STALLED = 20
@@ -41,7 +40,7 @@ async def stalled_payments(settings: Settings, shop: Shop, simulator: SimulatorH
         customer = shop.customer()
         orders.append((customer, str(shop.order(customer)["id"])))
     simulator.add_fault("stall_after_commit", stall_s=5, count=STALLED)
-    async with app_client(create_app(with_short_read_timeout(settings))) as client:
+    async with app_client(create_app(short_read(settings))) as client:
         responses = await asyncio.gather(
             *(
                 client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))

@@ -5,7 +5,7 @@ simulator) never reach the charges of the other reconciler tests.
 """
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +22,7 @@ from payment_service.domain.payments import (
     GatewayResult,
     PaymentStatus,
 )
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.services.reconciliation import ReconcileResult
 from payment_service.settings import Settings
 from payment_service.store import payments as payment_rows
@@ -45,12 +45,6 @@ def simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorHandle]:
     `transrefId`, `requestedAmount` or `totalNumInResultSet`; settled-batch dates read as merchant-local)."""
     with run_simulator(strict=request.param == "strict") as handle:
         yield handle
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
 
 
 def methods_received(simulator: SimulatorHandle, *, since: int) -> list[str]:

@@ -5,53 +5,29 @@ Time is a `ManualClock` where the grace periods matter.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-import pytest
 from prometheus_client import REGISTRY
 
 from payment_service.api.app import create_app
 from payment_service.domain.money import Money
 from payment_service.domain.refunds import Refund, RefundKind, RefundOrigin, RefundStatus
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
-from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import new_refund_id
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import refunds as refund_rows
 from payment_service.worker.main import serve_worker
-from tests.integration.conftest import Shop, app_client, card_body, store_rows
+from tests.integration.conftest import Shop, app_client, card_body, short_read, store_rows
 from tests.integration.reference_db.factories import payment_body
 from tests.support.events import wait_until
-from tests.support.refunds import outbox_types, paid, refund_service, refunds_in_ledger
+from tests.support.refunds import outbox_types, paid, refund_reconciler, refund_service, refunds_in_ledger
 from tests.support.simulator import ManualClock, SimulatorHandle
 
 GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, max_backoff_s=0.04)
 ADMIN = "staff-1"
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
-
-
-def refund_reconciler(resources: Resources, clock: ManualClock | None = None) -> RefundReconciler:
-    return RefundReconciler(
-        database=resources.database,
-        gateway=resources.gateway,
-        db_service=resources.db_service,
-        refunds=refund_service(resources),
-        settings=GRACE,
-        clock=clock,
-    )
-
-
-def short_read_timeout(settings: Settings) -> Settings:
-    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"read_timeout_s": 0.3})})
 
 
 def refund_statuses(settings: Settings, payment_id: str) -> list[tuple[str, str]]:
@@ -77,7 +53,7 @@ class TestLostRefundAnswers:
         charge_id = payment["gateway"]["transaction_id"]
         url = f"/payments/{payment['id']}/refunds"
         simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read_timeout(service_settings))) as impatient:
+        async with app_client(create_app(short_read(service_settings))) as impatient:
             lost = await impatient.post(
                 url, json={"amount": "60.00"}, headers=shop.auth(ADMIN, roles=("admin",), key="lost-1")
             )
@@ -88,7 +64,7 @@ class TestLostRefundAnswers:
         second = await api_client.post(url, json={"amount": "60.00"}, headers=shop.auth(ADMIN, roles=("admin",)))
         assert second.status_code == 422
 
-        settled = await refund_reconciler(resources).reconcile_once()
+        settled = await refund_reconciler(resources, GRACE).reconcile_once()
 
         assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
         assert refunds_in_ledger(simulator, charge_id) == [Decimal("60.00")]
@@ -132,7 +108,7 @@ class TestLostRefundAnswers:
         url = f"/payments/{payment['id']}/refunds"
         blocked = await api_client.post(url, json={"amount": "1.00"}, headers=shop.auth(ADMIN, roles=("admin",)))
         clock = ManualClock(written_at + timedelta(seconds=120))
-        reconciler = refund_reconciler(resources, clock)
+        reconciler = refund_reconciler(resources, GRACE, clock)
 
         within = await reconciler.reconcile_once()
         clock.advance(seconds=600)
@@ -177,7 +153,7 @@ class TestLostRefundAnswers:
             charge_id, left.amount, card_last4="1111", ref_id=ref_id, invoice_number=ref_id
         )
         assert sent.result.transaction_id is not None
-        reconciler = refund_reconciler(resources, ManualClock(written_at + timedelta(seconds=120)))
+        reconciler = refund_reconciler(resources, GRACE, ManualClock(written_at + timedelta(seconds=120)))
 
         settled = await reconciler.reconcile_once()
         again = await reconciler.reconcile_once()
@@ -200,7 +176,7 @@ class TestLostRefundAnswers:
         payment = await paid(api_client, shop)
         simulator.settle()
         simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read_timeout(service_settings))) as impatient:
+        async with app_client(create_app(short_read(service_settings))) as impatient:
             lost = await impatient.post(
                 f"/payments/{payment['id']}/refunds",
                 json={"amount": "15.00"},
@@ -220,7 +196,7 @@ class TestLostRefundAnswers:
         assert recorded is not None
         assert (recorded.refund_id, recorded.status) == (lost.json()["id"], RefundStatus.SUCCEEDED)
         assert store_rows(service_settings, "SELECT origin, status FROM refunds") == [("api", "succeeded")]
-        assert await refund_reconciler(resources).reconcile_once() == {}
+        assert await refund_reconciler(resources, GRACE).reconcile_once() == {}
 
     async def test_the_worker_runs_the_refund_reconciler(
         self,
@@ -233,7 +209,7 @@ class TestLostRefundAnswers:
         payment = await paid(api_client, shop)
         simulator.settle()
         simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read_timeout(service_settings))) as impatient:
+        async with app_client(create_app(short_read(service_settings))) as impatient:
             lost = await impatient.post(
                 f"/payments/{payment['id']}/refunds",
                 json={"amount": "5.00"},
@@ -268,7 +244,7 @@ class TestChargesTheOrderRefused:
         customer = shop.customer()
         order_id = str(shop.order(customer)["id"])
         simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read_timeout(service_settings))) as client:
+        async with app_client(create_app(short_read(service_settings))) as client:
             response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
         assert response.json()["status"] == "unknown"
         with shop.db.client() as db:
@@ -311,7 +287,7 @@ class TestChargesTheOrderRefused:
         customer = shop.customer()
         order_id = str(shop.order(customer)["id"])
         simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read_timeout(service_settings))) as client:
+        async with app_client(create_app(short_read(service_settings))) as client:
             response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
         assert response.json()["status"] == "unknown"
         # Another attempt (another instance, a manual payment) paid the order in the meantime.

@@ -7,16 +7,13 @@ already settled the attempt answers the reconciler's record, and a replay answer
 """
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from payment_service.api.app import create_app
 from payment_service.domain.money import Money
 from payment_service.domain.payments import CardDetails, GatewayResult, Payment, PaymentStatus
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.services.payments import PayCommand, invoice_number_for
 from payment_service.services.reconciliation import Reconciler
 from payment_service.settings import ReconcilerSettings, Settings
@@ -28,12 +25,6 @@ from tests.support.events import wait_until
 from tests.support.simulator import ManualClock, SimulatorHandle
 
 KEY = "retry-after-crash-1"
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
 
 
 async def leave_key_in_flight(resources: Resources, *, customer_id: str, order_id: str) -> Payment:

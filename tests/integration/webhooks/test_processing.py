@@ -1,17 +1,16 @@
 """Notifications are applied from the store: whoever stored one, a later process applies it."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import pytest
 
 from authorize_net_simulator.webhooks import sign
 from payment_service.api.app import create_app
 from payment_service.domain.payments import PaymentStatus
-from payment_service.resources import Resources, open_resources
+from payment_service.resources import Resources
 from payment_service.services.reconciliation import Reconciler
 from payment_service.services.refunds import RefundService
 from payment_service.services.webhooks import WebhookService
@@ -20,12 +19,6 @@ from payment_service.store import payments as payment_rows
 from payment_service.store.webhooks import claim_unprocessed
 from tests.integration.conftest import Shop, app_client, card_body, store_rows
 from tests.support.simulator import SimulatorHandle
-
-
-@pytest.fixture
-async def resources(service_settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(service_settings) as opened:
-        yield opened
 
 
 def webhook_service(resources: Resources, clock: Callable[[], datetime] | None = None) -> WebhookService:
