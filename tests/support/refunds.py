@@ -1,4 +1,5 @@
-"""Steps shared by the refund tests: a paid order, and what the simulator's ledger and the outbox show."""
+"""Steps shared by the refund tests: a paid order, an unknown charge of a cancelled order, and what the
+simulator's ledger and the outbox show."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -7,11 +8,12 @@ from typing import Any
 
 import httpx
 
+from payment_service.api.app import create_app
 from payment_service.resources import Resources
 from payment_service.services.refund_reconciliation import RefundReconciler
 from payment_service.services.refunds import RefundService
 from payment_service.settings import ReconcilerSettings, Settings
-from tests.integration.conftest import Shop, card_body, store_rows
+from tests.integration.conftest import Shop, app_client, card_body, short_read, store_rows
 from tests.support.simulator import SimulatorHandle
 
 
@@ -23,6 +25,22 @@ async def paid(api_client: httpx.AsyncClient, shop: Shop, *, price: str = "100.0
     assert response.status_code == 201, response.text
     payment: dict[str, Any] = response.json()
     return payment
+
+
+async def unknown_charge_of_a_cancelled_order(
+    settings: Settings, shop: Shop, simulator: SimulatorHandle
+) -> tuple[str, str]:
+    """Order and payment ids of a new order whose charge was made but answered `unknown` (stalled after commit),
+    then cancelled."""
+    customer = shop.customer()
+    order_id = str(shop.order(customer)["id"])
+    simulator.add_fault("stall_after_commit", stall_s=5)
+    async with app_client(create_app(short_read(settings))) as client:
+        response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
+    assert response.json()["status"] == "unknown"
+    with shop.db.client() as db:
+        assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+    return order_id, str(response.json()["id"])
 
 
 def refunds_in_ledger(simulator: SimulatorHandle, transaction_id: str) -> list[Decimal]:

@@ -24,9 +24,15 @@ from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.services.refunds import RefundCommand, RefundService
 from payment_service.settings import ReconcilerSettings, Settings
 from payment_service.store import payments as payment_rows
-from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, short_read, store_rows
+from tests.integration.conftest import MASTERCARD, Shop, app_client, short_read, store_rows
 from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
-from tests.support.refunds import paid, refund_reconciler, refund_service, refunds_in_ledger
+from tests.support.refunds import (
+    paid,
+    refund_reconciler,
+    refund_service,
+    refunds_in_ledger,
+    unknown_charge_of_a_cancelled_order,
+)
 from tests.support.simulator import ManualClock, SimulatorHandle, run_simulator
 
 # The gateway's clock behind ours by more than the reconciler's default skew margin (900 s).
@@ -264,14 +270,7 @@ class TestReversalThatDidNotHappen:
         # An earlier answered charge tells the reconciler how far the gateway's clock lags.
         earlier = await pay(service_settings, shop, (first := shop.customer()), str(shop.order(first)["id"]))
         assert earlier["http_status"] == 201, earlier
-        customer = shop.customer()
-        order_id = str(shop.order(customer)["id"])
-        simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read(service_settings))) as client:
-            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
-        assert response.json()["status"] == "unknown"
-        with shop.db.client() as db:
-            assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+        order_id, payment_id = await unknown_charge_of_a_cancelled_order(service_settings, shop, simulator)
         refunds = refund_service(resources)
         reconciler = Reconciler(
             database=resources.database,
@@ -289,7 +288,7 @@ class TestReversalThatDidNotHappen:
         clock = ManualClock(datetime.now(UTC) + timedelta(seconds=GRACE.not_found_grace_s + 60))
         await refund_reconciler(resources, GRACE, clock).reconcile_once()
 
-        assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
         (charge,) = simulator.transactions(invoice_number=order_id)
         assert charge["status"] == "capturedPendingSettlement"  # the money is still taken
         assert in_doubt == (given_back, left)  # not counted as given back while nobody knows
@@ -298,7 +297,7 @@ class TestReversalThatDidNotHappen:
         assert store_rows(service_settings, "SELECT kind, status, origin FROM refunds") == [
             ("void", "failed", "automatic")
         ]
-        assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == [(response.json()["id"],)]
+        assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == [(payment_id,)]
 
 
 class TestNothingToGiveBack:

@@ -23,7 +23,14 @@ from payment_service.worker.main import serve_worker
 from tests.integration.conftest import Shop, app_client, card_body, short_read, store_rows
 from tests.integration.reference_db.factories import payment_body
 from tests.support.events import wait_until
-from tests.support.refunds import outbox_types, paid, refund_reconciler, refund_service, refunds_in_ledger
+from tests.support.refunds import (
+    outbox_types,
+    paid,
+    refund_reconciler,
+    refund_service,
+    refunds_in_ledger,
+    unknown_charge_of_a_cancelled_order,
+)
 from tests.support.simulator import ManualClock, SimulatorHandle
 
 GRACE = ReconcilerSettings(interval_s=0.01, processing_grace_s=60, not_found_grace_s=600, max_backoff_s=0.04)
@@ -241,14 +248,7 @@ class TestChargesTheOrderRefused:
         resources: Resources,
         service_settings: Settings,
     ) -> None:
-        customer = shop.customer()
-        order_id = str(shop.order(customer)["id"])
-        simulator.add_fault("stall_after_commit", stall_s=5)
-        async with app_client(create_app(short_read(service_settings))) as client:
-            response = await client.post("/payments/pay", json=card_body(order_id), headers=shop.auth(customer))
-        assert response.json()["status"] == "unknown"
-        with shop.db.client() as db:
-            assert db.post(f"/orders/{order_id}/cancel").json()["status"] == "cancelled"
+        order_id, payment_id = await unknown_charge_of_a_cancelled_order(service_settings, shop, simulator)
         refunds = refund_service(resources)
         reconciler = Reconciler(
             database=resources.database,
@@ -264,10 +264,10 @@ class TestChargesTheOrderRefused:
         report = await reconciler.reconcile_once()
 
         assert REGISTRY.get_sample_value("payment_service_charge_reversals_total", reversals) == before + 1
-        assert report.results[response.json()["id"]] is ReconcileResult.ADOPTED
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
         (charge,) = simulator.transactions(invoice_number=order_id)
         assert charge["status"] == "voided"
-        current = await refunds.current_payment(response.json()["id"])
+        current = await refunds.current_payment(payment_id)
         assert (current.status.value, current.refunded_amount) == ("voided", Decimal("59.97"))
         assert store_rows(service_settings, "SELECT kind, status, origin, reason FROM refunds") == [
             ("void", "succeeded", "automatic", "order_cancelled")
