@@ -65,6 +65,9 @@ class Figures:
     statements: int | None
     sessions: int | None
     statuses: dict[int, int]
+    machine_cpu_s: float
+    others_cpu_s: dict[str, float]  # the simulator, the reference db-service and this load generator
+    top_statements: list[tuple[int, float, str]] | None = None  # (calls, total ms, query) over the round
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,13 @@ def postgres_cluster() -> Iterator[Cluster | None]:
         yield Cluster(started.stdout.strip(), data_dir)
     finally:
         subprocess.run([str(POSTGRES_SCRIPT), "stop"], env=env, check=False)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every core of the machine spent busy (all processes, kernel included), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds(postmaster: int) -> float:
@@ -130,6 +140,20 @@ async def server_counters(cluster: Cluster, database: str) -> tuple[int, int, in
         await conn.close()
 
 
+async def statement_breakdown(cluster: Cluster, database: str) -> list[tuple[int, float, str]]:
+    """Every statement `database` ran (since its creation), most called first: (calls, total ms, query)."""
+    conn = await asyncpg.connect(cluster.dsn("postgres"))
+    try:
+        rows = await conn.fetch(
+            "SELECT calls, total_exec_time, query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+            " WHERE d.datname = $1 ORDER BY calls DESC, total_exec_time DESC",
+            database,
+        )
+        return [(int(r[0]), float(r[1]), " ".join(str(r[2]).split())) for r in rows]
+    finally:
+        await conn.close()
+
+
 async def create_database(cluster: Cluster, name: str) -> str:
     conn = await asyncpg.connect(cluster.dsn("postgres"))
     try:
@@ -150,6 +174,7 @@ async def run_round(
     orders: list[tuple[str, str]],
     tokens: dict[str, str],
     cluster: Cluster | None,
+    others: dict[str, int],
 ) -> Figures:
     database = f"bench_{spec.apis}_api"
     if spec.postgres:
@@ -186,17 +211,47 @@ async def run_round(
         await drive_split(urls, warmup, tokens, min(args.concurrency, args.warmup))
         postmaster = cluster.postmaster_pid() if spec.postgres and cluster is not None else None
         before = await server_counters(cluster, database) if postmaster is not None and cluster else None
+        statements_before = await statement_breakdown(cluster, database) if before and cluster else []
         api_before = sum(cpu_seconds(proc.pid) for proc in apis)
+        others_before = {name: cpu_seconds(pid) for name, pid in others.items()} | {"load": time.process_time()}
+        machine_before = machine_cpu_seconds()
         pg_before = postgres_cpu_seconds(postmaster) if postmaster is not None else 0.0
         profile = args.profile if args.profile is not None and spec.name == args.profile_round else None
         with profiling(apis[0].pid, profile):
             statuses, elapsed = await drive_split(urls, measured, tokens, args.concurrency)
         api_cpu = sum(cpu_seconds(proc.pid) for proc in apis) - api_before
+        others_after = {name: cpu_seconds(pid) for name, pid in others.items()} | {"load": time.process_time()}
+        machine_cpu = machine_cpu_seconds() - machine_before
         pg_cpu = postgres_cpu_seconds(postmaster) - pg_before if postmaster is not None else None
         after = await server_counters(cluster, database) if postmaster is not None and cluster else None
+        top = (
+            _difference(await statement_breakdown(cluster, database), statements_before) if after and cluster else None
+        )
     deltas: list[int | None] = [a - b for a, b in zip(after, before, strict=True)] if after and before else [None] * 4
     commits, rollbacks, statements, sessions = deltas
-    return Figures(len(measured), elapsed, api_cpu, pg_cpu, commits, rollbacks, statements, sessions, statuses)
+    others_cpu = {name: others_after[name] - others_before[name] for name in others_before}
+    return Figures(
+        len(measured),
+        elapsed,
+        api_cpu,
+        pg_cpu,
+        commits,
+        rollbacks,
+        statements,
+        sessions,
+        statuses,
+        machine_cpu,
+        others_cpu,
+        top,
+    )
+
+
+def _difference(
+    after: list[tuple[int, float, str]], before: list[tuple[int, float, str]]
+) -> list[tuple[int, float, str]]:
+    earlier = {query: (calls, ms) for calls, ms, query in before}
+    rows = [(calls - earlier.get(q, (0, 0.0))[0], ms - earlier.get(q, (0, 0.0))[1], q) for calls, ms, q in after]
+    return sorted((row for row in rows if row[0] > 0), key=lambda row: (-row[0], -row[1]))
 
 
 async def drive_split(
@@ -226,7 +281,7 @@ def report(results: dict[Round, Figures], args: argparse.Namespace) -> None:
     )
     base = results.get(ROUNDS[0])
     header = "set-up                  payments/s  vs SQLite  API CPU ms/pay  vs SQLite  PG CPU ms/pay"
-    print(header + "  commits/pay  rollbacks/pay  statements/pay  connections opened  statuses")
+    print(header + "  commits/pay  statements/pay  machine CPU ms/pay  sim / db-service / load ms/pay  statuses")
     for spec, f in results.items():
         rate = f.payments / f.elapsed_s
         api_ms = 1000 * f.api_cpu_s / f.payments
@@ -236,9 +291,21 @@ def report(results: dict[Round, Figures], args: argparse.Namespace) -> None:
         print(
             f"{spec.name:<24}{rate:>10.0f}  {ratio:>9.2f}  {api_ms:>14.2f}  {cpu_ratio:>9.2f}"
             f"  {_per(f.postgres_cpu_s, f.payments, 1000):>13}  {_per(f.commits, f.payments):>11}"
-            f"  {_per(f.rollbacks, f.payments):>13}  {_per(f.statements, f.payments):>14}"
-            f"  {'-' if f.sessions is None else f.sessions:>18}  {dict(sorted(f.statuses.items()))}"
+            f"  {_per(f.statements, f.payments):>14}  {_per(f.machine_cpu_s, f.payments, 1000):>18}"
+            f"  {' / '.join(_per(v, f.payments, 1000) for v in f.others_cpu_s.values()):>30}"
+            f"  {dict(sorted(f.statuses.items()))}"
         )
+        if f.rollbacks:
+            print(f"{'':<24}{_per(f.rollbacks, f.payments)} rollbacks/pay, {f.sessions} connections opened")
+
+
+def report_statements(results: dict[Round, Figures]) -> None:
+    for spec, f in results.items():
+        if not f.top_statements:
+            continue
+        print(f"\nstatements of '{spec.name}' per payment (calls, server ms), most called first:")
+        for calls, ms, query in f.top_statements:
+            print(f"{calls / f.payments:>7.2f}  {ms / f.payments:>6.3f}  {query[:150]}")
 
 
 def _per(value: float | None, payments: int, scale: float = 1.0) -> str:
@@ -250,7 +317,7 @@ async def run(args: argparse.Namespace) -> None:
     sim_port, db_port = free_ports(2)
     sim_url, db_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{db_port}"
     results: dict[Round, Figures] = {}
-    with postgres_cluster() as cluster, simulator_and_db_service(workdir, sim_port, db_port):
+    with postgres_cluster() as cluster, simulator_and_db_service(workdir, sim_port, db_port) as (sim, db):
         rounds = [spec for spec in ROUNDS if (cluster is not None or not spec.postgres) and spec.name in args.rounds]
         per_round = args.warmup + args.payments
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
@@ -271,9 +338,12 @@ async def run(args: argparse.Namespace) -> None:
                 orders=orders[n * per_round : (n + 1) * per_round],
                 tokens=tokens,
                 cluster=cluster,
+                others={"simulator": sim.pid, "db-service": db.pid},
             )
             print(f"{spec.name}: done")
     report(results, args)
+    if args.statements:
+        report_statements(results)
     print(f"logs: {workdir}")
     if args.profile is not None:
         print_profile(args.profile, subject=f"the first API of '{args.profile_round}'", top=30)
@@ -289,6 +359,7 @@ def main() -> None:
     parser.add_argument(
         "--rounds", nargs="+", default=[spec.name for spec in ROUNDS], help="the set-ups to run (default: all three)"
     )
+    parser.add_argument("--statements", action="store_true", help="list each PostgreSQL round's statements per payment")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy one API into this file (raw stacks)")
     parser.add_argument("--profile-round", default=ROUNDS[1].name, help="the set-up whose first API is profiled")
     asyncio.run(run(parser.parse_args()))
