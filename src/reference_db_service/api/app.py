@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 
 from reference_db_service.api import catalog, orders, payments
 from reference_db_service.api.dependencies import bearer_guard
+from reference_db_service.api.hot_path import HotPathMiddleware
 from reference_db_service.api.paths import EncodedSlashMiddleware
 from reference_db_service.api.problems import install_problem_handlers
 from reference_db_service.schemas import HealthResponse
@@ -40,6 +41,7 @@ def create_app(settings: ReferenceDbSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(EncodedSlashMiddleware)
+    app.add_middleware(HotPathMiddleware, token=settings.token)  # outermost: before the slash rewrite
     # Without a token there is nothing to check, and an empty dependency still costs every request.
     guarded = [] if settings.token is None else [Depends(bearer_guard(settings.token))]
     for router in (catalog.router, orders.router, payments.router):
