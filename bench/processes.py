@@ -110,23 +110,25 @@ class RawHttpClient:
     the server rather than the client. It sends the headers the payment service sends.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, service_headers: bool = True) -> None:
         self.host, self.port = host, port
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.sent = 0
+        self.service_headers = service_headers  # X-Request-ID and traceparent, as one service calls another
 
-    async def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str] | None = None) -> int:
+    async def send(self, method: str, path: str, body: bytes | None, extra: Mapping[str, str] | None = None) -> int:
         if self.streams is None:
             self.streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.streams
         self.sent += 1
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n"
-            f"X-Request-ID: bench-{id(self):x}-{self.sent}\r\n"
-            f"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b71{self.sent:08x}-01\r\n"
-        )
-        for name, value in (headers or {}).items():
-            head += f"{name}: {value}\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n"
+        if self.service_headers:
+            head += (
+                f"X-Request-ID: bench-{id(self):x}-{self.sent}\r\n"
+                f"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b71{self.sent:08x}-01\r\n"
+            )
+        for header, text in (extra or {}).items():
+            head += f"{header}: {text}\r\n"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         writer.write(f"{head}\r\n".encode() + (body or b""))

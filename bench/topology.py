@@ -271,7 +271,7 @@ async def drive_split(
 
     async def client(url: str, share: collections.deque[tuple[str, str]]) -> None:
         parsed = urlsplit(url)
-        raw = RawHttpClient(parsed.hostname or "127.0.0.1", parsed.port or 80)
+        raw = RawHttpClient(parsed.hostname or "127.0.0.1", parsed.port or 80, service_headers=False)
         try:
             while share:
                 customer_id, order_id = share.popleft()
