@@ -38,13 +38,13 @@ def create_app(settings: ReferenceDbSettings | None = None) -> FastAPI:
         summary="Orders, customers, products and payment records for the payment service.",
         version="0.1.0",
         lifespan=lifespan,
-        # No spans, metrics or logs through OpenTelemetry: the check for a configured provider alone
-        # costs every request more than reading an order.
+        # No spans, metrics or logs through OpenTelemetry: FastAPI would look up three providers on
+        # every request (about 15 µs of CPU, half of what reading an order costs).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     app.add_middleware(EncodedSlashMiddleware)
-    app.add_middleware(HotPathMiddleware, token=settings.token)  # outermost: before the slash rewrite
+    app.add_middleware(HotPathMiddleware, token=settings.token)  # added last: the outermost of the two
     # Without a token there is nothing to check, and an empty dependency still costs every request.
     guarded = [] if settings.token is None else [Depends(bearer_guard(settings.token))]
     for router in (catalog.router, orders.router, payments.router):

@@ -1,16 +1,17 @@
 """`HotPathMiddleware`: the calls a payment makes, answered without FastAPI's per-request machinery.
 
-FastAPI's routing, middleware, dependency solving and parameter validation cost several times the
-database work of these small reads and writes (on a 2-core machine about 90 µs of a 300 µs request,
-against 30 µs for uvicorn itself). A payment makes four calls (`GET /orders/{id}`,
-`GET /customers/{id}`, `GET /products?ids=…`, `PATCH /orders/{id}`) and the payment consumer one
-(`PUT /payments/{id}`). This middleware answers those with the routes' own reply functions, and
-hands everything else to the app untouched: other routes and methods, paths with `%` escapes, a
-missing or wrong token, a body that is not `application/json`, not JSON, or fails its model. So
-every input error is still FastAPI's own, in FastAPI's order, and the routes remain the one
-declaration of the API (OpenAPI). What the reply functions raise is rendered by the same functions
-as the app's exception handlers (`problems.py`); anything unexpected propagates to the app's
-server-error handler, as from a route.
+FastAPI's routing, dependency solving and parameter validation cost several times the database work
+of these small reads and writes: on the 2-core build machine, a route answering a fixed body costs
+about 120 µs of CPU per request under uvicorn, a bare ASGI app 27 µs, reading an order 30 µs. A
+payment makes four calls (`GET /orders/{id}`, `GET /customers/{id}`, `GET /products?ids=…`,
+`PATCH /orders/{id}`) and the payment consumer one (`PUT /payments/{id}`). This middleware answers
+those with the routes' own reply functions, and hands everything else to the app untouched: other
+routes and methods, paths with `%` escapes, any query but a plain `ids=…`, a missing or wrong token,
+a body that is not `application/json`, not JSON, or fails its model. So every input error is still
+FastAPI's own, in FastAPI's order, and the routes remain the one declaration of the API (OpenAPI).
+What the reply functions raise is rendered by the same functions as the app's exception handlers
+(`problems.py`); anything unexpected propagates to the app's server-error handler, as from a route.
+`tests/integration/reference_db/test_hot_path.py` holds the two to the same answers.
 """
 
 import json
