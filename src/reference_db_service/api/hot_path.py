@@ -6,12 +6,12 @@ about 120 µs of CPU per request under uvicorn, a bare ASGI app 27 µs, reading 
 payment makes four calls (`GET /orders/{id}`, `GET /customers/{id}`, `GET /products?ids=…`,
 `PATCH /orders/{id}`) and the payment consumer one (`PUT /payments/{id}`). This middleware answers
 those with the routes' own reply functions, and hands everything else to the app untouched: other
-routes and methods, paths with `%` escapes, a products query other than a plain `ids=…`, a missing or wrong token,
-a body that is not `application/json`, not JSON, or fails its model. So every input error is still
-FastAPI's own, in FastAPI's order, and the routes remain the one declaration of the API (OpenAPI).
-What the reply functions raise is rendered by the same functions as the app's exception handlers
-(`problems.py`); anything unexpected propagates to the app's server-error handler, as from a route.
-`tests/integration/reference_db/test_hot_path.py` holds the two to the same answers.
+routes and methods, paths with `%` escapes, a products query other than a plain `ids=…`, a missing
+or wrong token, a body that is not `application/json`, not JSON, or fails its model. So every input
+error is still FastAPI's own, in FastAPI's order, and the routes remain the one declaration of the
+API (OpenAPI). What the reply functions raise is rendered by the same functions as the app's
+exception handlers (`problems.py`); anything unexpected propagates to the app's server-error
+handler, as from a route. `tests/integration/reference_db/test_hot_path.py` holds the two to the same answers.
 """
 
 import json
