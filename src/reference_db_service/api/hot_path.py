@@ -11,7 +11,8 @@ or wrong token, a body that is not `application/json`, not JSON, or fails its mo
 error is still FastAPI's own, in FastAPI's order, and the routes remain the one declaration of the
 API (OpenAPI). What the reply functions raise is rendered by the same functions as the app's
 exception handlers (`problems.py`); anything unexpected propagates to the app's server-error
-handler, as from a route. `tests/integration/reference_db/test_hot_path.py` holds the two to the same answers.
+handler, as from a route. `tests/integration/reference_db/test_hot_path.py` holds the two to the
+same answers.
 """
 
 import json
