@@ -100,7 +100,7 @@ class SqliteDatabase(Database):
         # its thread.
         _tune_sqlite(loop_writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=0, autocheckpoint=False)
         _tune_sqlite(thread_writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=busy_timeout_ms)
-        _tune_sqlite(self._reader, begin="BEGIN", busy_timeout_ms=busy_timeout_ms)
+        _tune_sqlite(self._reader, begin=None, busy_timeout_ms=busy_timeout_ms)  # `read` begins on the driver
         # One writer: SQLite has one, so writes queue here rather than on a file lock.
         self._write_queue = SqliteWriter(loop_writer=loop_writer, thread_writer=thread_writer)
         self._read_conn: Connection | None = None
@@ -109,7 +109,7 @@ class SqliteDatabase(Database):
         # On the event loop, on one connection: a WAL read of a local file takes microseconds, far
         # less than handing it to a thread and waking the loop again. The transaction is begun and
         # ended on the driver, which costs a fraction of SQLAlchemy's; a statement executed through
-        # SQLAlchemy joins it (the "begin" hook sees it open).
+        # SQLAlchemy joins it (the reader's engine has no "begin" hook).
         conn = self._read_conn
         if conn is None:
             conn = self._read_conn = self._reader.connect()
@@ -159,7 +159,13 @@ def _create_all(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+def _tune_sqlite(engine: Engine, *, begin: str | None, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+    """Pragmas on connect, and `begin` (e.g. `BEGIN IMMEDIATE`) when SQLAlchemy begins a transaction.
+
+    With `begin` None SQLAlchemy begins nothing: its transactions join the one the caller began on
+    the driver.
+    """
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: object) -> None:
         # Take transaction control away from the driver so the "begin" hook below decides it.
@@ -173,14 +179,14 @@ def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int, autocheckp
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
+    if begin is None:
+        return
+
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
         # On the driver's connection: a third of the cost of `exec_driver_sql`.
-        driver = conn.connection.driver_connection
-        if driver.in_transaction:  # type: ignore[union-attr]  # begun on the driver (`SqliteDatabase.read`)
-            return
         try:
-            driver.execute(begin)  # type: ignore[union-attr]
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
         except sqlite3.OperationalError as exc:  # e.g. "database is locked": as SQLAlchemy reports it
             raise OperationalError(begin, None, exc) from exc
 
