@@ -39,7 +39,7 @@ def create_app(settings: ReferenceDbSettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         # No spans, metrics or logs through OpenTelemetry: FastAPI would look up three providers on
-        # every request (about 15 µs of CPU, half of what reading an order costs).
+        # every request (about 6 µs of CPU, a fifth of what reading an order costs).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
