@@ -51,16 +51,17 @@ class PassedOn:
 
 
 @contextmanager
-def served(tmp_path: Path, *, hot_path: bool, passed_on: PassedOn) -> Iterator[httpx.Client]:
+def served(tmp_path: Path, *, passed_on: PassedOn | None) -> Iterator[httpx.Client]:
+    """The seeded app as served, its hot path handing on to `passed_on`; None: the app without its hot path."""
     settings = ReferenceDbSettings(database_url=database_url(tmp_path / "db.sqlite3"), token=SecretStr(TOKEN))
     asyncio.run(seed_database(settings))
     app = create_app(settings)
     outermost: object = app.user_middleware[0].cls
     assert outermost is HotPathMiddleware
-    if hot_path:
-        app.user_middleware.insert(1, Middleware(passed_on.middleware))
-    else:
+    if passed_on is None:
         del app.user_middleware[0]
+    else:
+        app.user_middleware.insert(1, Middleware(passed_on.middleware))
     with serve_app(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         yield client
 
@@ -174,8 +175,8 @@ class TestHotPath:
     ) -> None:
         passed_on = PassedOn()
         with (
-            served(tmp_path / "hot", hot_path=True, passed_on=passed_on) as hot,
-            served(tmp_path / "routes", hot_path=False, passed_on=PassedOn()) as routes,
+            served(tmp_path / "hot", passed_on=passed_on) as hot,
+            served(tmp_path / "routes", passed_on=None) as routes,
         ):
             for method, path, body, headers, who in REQUESTS:
                 expected = _answer(routes.request(method, path, content=body, headers=headers))
