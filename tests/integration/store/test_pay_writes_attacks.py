@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import String, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_service.domain.errors import PaymentInProgress, PaymentVersionConflict
@@ -527,3 +527,41 @@ class TestClearancesCancelled:
 
         await asyncio.wait_for(clearances.clear(approvals[3]), timeout=10)  # later callers are served
         assert await due_ids(database) == [*approvals[:3], approvals[4]]
+
+
+class TestLongGatewayText:
+    """The gateway's own wording is not bounded by its API; the column is (PostgreSQL refuses longer text)."""
+
+    @pytest.mark.parametrize("writer", ["pay_flow", "reconciler"])
+    async def test_an_approval_with_a_message_longer_than_its_column_is_recorded_with_the_message_clipped(
+        self, database: Database, writer: str
+    ) -> None:
+        key = key_of("k")
+        first = attempt()
+        await pay_writes.record_attempt(database, first, claim=claim_of(key))
+        wording = "Ceci n'est pas une erreur: transaction approuvée ✓ " * 20
+        answer = settled(first, PaymentStatus.APPROVED, message=wording)
+        assert answer.gateway is not None
+        if writer == "pay_flow":
+            await pay_writes.record_answer(
+                database,
+                answer,
+                previous=first,
+                reason="gateway_answered",
+                key=key,
+                response=StoredResponse(201, b"{}"),
+                events=events_of(answer, 2),
+            )
+        else:
+            await reconcile(database, answer, previous=first)
+
+        column = payments.c.gateway_message.type
+        assert isinstance(column, String)
+        assert column.length is not None
+        limit = column.length
+        assert len(wording) > limit
+        clipped = replace(answer.gateway, message=wording[:limit])
+        assert await stored(database, first.payment_id) == replace(answer, gateway=clipped)
+        rows = await rows_of(database, first.payment_id)
+        assert (len(rows["transitions"]), len(rows["due"])) == (2, 1)
+        assert len(rows["outbox"]) == (2 if writer == "pay_flow" else 0)
