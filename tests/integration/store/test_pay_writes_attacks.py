@@ -565,3 +565,47 @@ class TestLongGatewayText:
         rows = await rows_of(database, first.payment_id)
         assert (len(rows["transitions"]), len(rows["due"])) == (2, 1)
         assert len(rows["outbox"]) == (2 if writer == "pay_flow" else 0)
+
+
+class TestReplayWhileTheAnswerIsStored:
+    async def test_a_replay_reading_beside_the_answers_sees_each_whole_or_not_at_all(
+        self, database: Database, other: Database
+    ) -> None:
+        tries = [attempt(f"pay_{n}", f"o{n}") for n in range(RACERS)]
+        for n, first in enumerate(tries):
+            await pay_writes.record_attempt(database, first, claim=claim_of(key_of(f"k{n}")))
+
+        async def answer_all() -> None:
+            for n, first in enumerate(tries):
+                answer = settled(first, PaymentStatus.APPROVED)
+                await pay_writes.record_answer(
+                    database,
+                    answer,
+                    previous=first,
+                    reason="gateway_answered",
+                    key=key_of(f"k{n}"),
+                    response=StoredResponse(201, b'{"status": "approved"}'),
+                    events=events_of(answer, 2),
+                )
+
+        writer = asyncio.create_task(answer_all())
+        while not writer.done():
+            for n, first in enumerate(tries):
+                # Read in the order the replay reads: the key, then the payment, then (for the test) its events.
+                claim = await find(other, key_of(f"k{n}"))
+                payment = await stored(other, first.payment_id)
+                events = len((await rows_of(other, first.payment_id))["outbox"])
+                assert claim is not None
+                assert payment is not None
+                if claim.state is ClaimState.COMPLETED:  # completed: the payment and its events were there with it
+                    assert claim.response == StoredResponse(201, b'{"status": "approved"}')
+                    assert (payment.status, events) == (PaymentStatus.APPROVED, 2)
+                if payment.status is PaymentStatus.PROCESSING:
+                    assert claim.state is ClaimState.IN_FLIGHT
+                assert events in (0, 2)
+                if events == 0:
+                    assert (claim.state, payment.status) == (ClaimState.IN_FLIGHT, PaymentStatus.PROCESSING)
+            await asyncio.sleep(0)  # a turn for the writer, whose store may not yield on its own
+        await writer
+        finally_read = [await find(other, key_of(f"k{n}")) for n in range(RACERS)]
+        assert [claim.state if claim else None for claim in finally_read] == [ClaimState.COMPLETED] * RACERS
