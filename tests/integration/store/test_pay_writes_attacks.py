@@ -35,6 +35,14 @@ from tests.integration.store.test_pay_writes import NOW, approved, attempt
 
 RACERS = 8
 TTL = timedelta(hours=24)
+# The answer's statement shapes: (status, events, the key's response; None releases it).
+SHAPES = [
+    (PaymentStatus.APPROVED, 2, StoredResponse(201, b"{}")),
+    (PaymentStatus.DECLINED, 1, StoredResponse(402, b"{}")),
+    (PaymentStatus.HELD_FOR_REVIEW, 1, StoredResponse(202, b"{}")),
+    (PaymentStatus.UNKNOWN, 0, StoredResponse(202, b"{}")),
+    (PaymentStatus.FAILED, 0, None),
+]
 
 
 @pytest.fixture
@@ -185,6 +193,20 @@ class TestTwoInstancesRaceOneKey:
                     "outbox": [],
                 }
 
+    async def test_attempts_without_keys_for_one_order_from_two_instances_store_one(
+        self, database: Database, other: Database
+    ) -> None:
+        tries = [attempt(f"pay_{n}", "o1") for n in range(RACERS)]
+        answers = await asyncio.gather(
+            *(pay_writes.record_attempt((database, other)[n % 2], a, claim=None) for n, a in enumerate(tries)),
+            return_exceptions=True,
+        )
+
+        won = [n for n, answer in enumerate(answers) if answer is None]
+        assert len(won) == 1, answers
+        assert all(isinstance(answers[n], PaymentInProgress) for n in range(RACERS) if n not in won), answers
+        assert [a.payment_id for a in tries if await stored(other, a.payment_id) is not None] == [f"pay_{won[0]}"]
+
     async def test_an_expired_key_taken_over_by_two_instances_at_once_goes_to_one_new_attempt(
         self, database: Database, other: Database
     ) -> None:
@@ -278,16 +300,7 @@ class TestReconcilerRacesTheAnswer:
                 assert rows["due"] == []  # no order told "paid"
                 assert claim.state is ClaimState.IN_FLIGHT  # not completed with the stale answer
 
-    @pytest.mark.parametrize(
-        ("status", "events", "response"),
-        [
-            (PaymentStatus.APPROVED, 2, StoredResponse(201, b"{}")),
-            (PaymentStatus.DECLINED, 1, StoredResponse(402, b"{}")),
-            (PaymentStatus.HELD_FOR_REVIEW, 1, StoredResponse(202, b"{}")),
-            (PaymentStatus.UNKNOWN, 0, StoredResponse(202, b"{}")),
-            (PaymentStatus.FAILED, 0, None),
-        ],
-    )
+    @pytest.mark.parametrize(("status", "events", "response"), SHAPES)
     async def test_a_stale_answer_of_any_shape_writes_nothing(
         self, database: Database, status: PaymentStatus, events: int, response: StoredResponse | None
     ) -> None:
@@ -609,3 +622,38 @@ class TestReplayWhileTheAnswerIsStored:
         await writer
         finally_read = [await find(other, key_of(f"k{n}")) for n in range(RACERS)]
         assert [claim.state if claim else None for claim in finally_read] == [ClaimState.COMPLETED] * RACERS
+
+
+async def test_answers_of_every_shape_in_turn_on_one_instance_each_write_their_own_rows(database: Database) -> None:
+    """Each shape is its own statement, prepared once per connection: turns of all of them, twice over."""
+    n = 0
+    for _ in range(2):
+        for status, events, response in SHAPES:
+            key, first = key_of(f"k{n}"), attempt(f"pay_{n}", f"o{n}")
+            await pay_writes.record_attempt(database, first, claim=claim_of(key))
+            answer = settled(first, status)
+            await pay_writes.record_answer(
+                database,
+                answer,
+                previous=first,
+                reason="gateway_answered",
+                key=key,
+                response=response,
+                events=events_of(answer, events),
+            )
+            rows = await rows_of(database, first.payment_id)
+            assert await stored(database, first.payment_id) == answer
+            assert [r["to_status"] for r in rows["transitions"]] == ["processing", status.value]
+            assert [r["event_id"] for r in rows["outbox"]] == [f"pay_{n}-e{e}" for e in range(events)]
+            assert len(rows["due"]) == (1 if status is PaymentStatus.APPROVED else 0)
+            claim = await find(database, key)
+            if response is None:
+                assert claim is None  # released: a retry is processed afresh
+            else:
+                assert claim is not None
+                assert (claim.state, claim.response, claim.payment_id) == (
+                    ClaimState.COMPLETED,
+                    response,
+                    first.payment_id,
+                )
+            n += 1
