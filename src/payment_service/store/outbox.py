@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -190,6 +191,24 @@ async def mark_published(conn: AsyncConnection, seqs: Sequence[int], *, publishe
         await _MARK_ALL_PUBLISHED.execute(conn, {"b_seqs": list(seqs), "published_at": published_at})
     else:
         await _MARK_PUBLISHED.execute_many(conn, [{"b_seq": seq, "published_at": published_at} for seq in seqs])
+
+
+# Oldest first (the primary key's order, roughly the order of publishing), a batch at a time.
+_DELETE_PUBLISHED = Statement(
+    delete(outbox).where(
+        outbox.c.seq.in_(
+            select(outbox.c.seq)
+            .where(outbox.c.published_at < bindparam("b_before", type_=UtcDateTime))
+            .order_by(outbox.c.seq)
+            .limit(bindparam("b_limit", type_=Integer))
+        )
+    )
+)
+
+
+async def delete_published(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+    """Delete at most `limit` rows published before `before`, oldest first; how many were deleted."""
+    return await _DELETE_PUBLISHED.execute(conn, {"b_before": before, "b_limit": limit})
 
 
 async def fetch_backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:

@@ -37,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from payment_service.domain.errors import PaymentInProgress, PaymentVersionConflict
 from payment_service.domain.events import OutboundEvent
-from payment_service.domain.payments import Payment, PaymentStatus
+from payment_service.domain.payments import Payment
 from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
@@ -111,7 +111,7 @@ async def record_answer(
         PaymentVersionConflict: the payment changed since `previous` (nothing is written).
     """
     if database.is_postgres:
-        due = payment.status is PaymentStatus.APPROVED and previous.status is not PaymentStatus.APPROVED
+        due = payment_rows.order_update_due(payment, previous=previous)
         key_write = None if key is None else ("complete" if response is not None else "release")
         statement = _answer_statement(due=due, key_write=key_write, events=len(events))
         params = payment_rows.answer_params(payment, previous=previous, reason=reason)

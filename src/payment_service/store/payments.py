@@ -169,8 +169,13 @@ async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: P
     if await _UPDATE_PAYMENT.execute(conn, values) != 1:
         raise PaymentVersionConflict(payment.payment_id)
     await _add_transition(conn, payment, from_status=previous.status, reason=reason)
-    if payment.status is PaymentStatus.APPROVED and previous.status is not PaymentStatus.APPROVED:
+    if order_update_due(payment, previous=previous):
         await add_due(conn, payment.payment_id, due_at=payment.updated_at)
+
+
+def order_update_due(payment: Payment, *, previous: Payment) -> bool:
+    """Whether storing `payment` over `previous` approves it: its order must then be told (`order_updates_due`)."""
+    return payment.status is PaymentStatus.APPROVED and previous.status is not PaymentStatus.APPROVED
 
 
 async def _add_transition(
