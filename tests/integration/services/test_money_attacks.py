@@ -442,10 +442,6 @@ class TestPaging:
         assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("10.00")]
 
 
-def pay_body(order_id: str) -> dict[str, Any]:
-    return card_body(order_id)
-
-
 def store_list(settings: Settings, query: str, order_id: str) -> list[Any]:
     return [row[0] for row in store_rows(settings, query, order_id)]
 
@@ -461,9 +457,9 @@ class TestPayWritesOnOneStore:
         headers = shop.auth(customer, key="six-clicks")
         async with app_client(create_app(service_settings)) as one, app_client(create_app(service_settings)) as two:
             answers = await asyncio.gather(
-                *((one, two)[n % 2].post("/payments/pay", json=pay_body(order_id), headers=headers) for n in range(6))
+                *((one, two)[n % 2].post("/payments/pay", json=card_body(order_id), headers=headers) for n in range(6))
             )
-            replay = await one.post("/payments/pay", json=pay_body(order_id), headers=headers)
+            replay = await one.post("/payments/pay", json=card_body(order_id), headers=headers)
 
         charged = [answer.json()["id"] for answer in answers if answer.status_code == 201]
         assert len(set(charged)) == 1, [answer.text for answer in answers]
@@ -491,7 +487,7 @@ class TestPayWritesOnOneStore:
         # The gateway commits the charge and holds its answer while the reconciler finds and records it.
         simulator.add_fault("stall_after_commit", stall_s=4)
         async with app_client(create_app(patient)) as client:
-            paying = asyncio.create_task(client.post("/payments/pay", json=pay_body(order_id), headers=headers))
+            paying = asyncio.create_task(client.post("/payments/pay", json=card_body(order_id), headers=headers))
 
             async def charged() -> bool:
                 return bool(await asyncio.to_thread(simulator.transactions, invoice_number=order_id))
@@ -500,7 +496,7 @@ class TestPayWritesOnOneStore:
             payment_id = store_list(service_settings, "SELECT payment_id FROM payments WHERE order_id = ?", order_id)[0]
             report = await reconciler_for(resources, after_grace()).reconcile_once()
             answer = await paying
-            replay = await client.post("/payments/pay", json=pay_body(order_id), headers=headers)
+            replay = await client.post("/payments/pay", json=card_body(order_id), headers=headers)
 
         assert report.results[payment_id] is ReconcileResult.ADOPTED
         assert (answer.status_code, answer.json()["id"], answer.json()["status"]) == (201, payment_id, "approved")

@@ -109,6 +109,35 @@ def events_of(payment: Payment, count: int, *, body: bytes = b'{"n": 0}') -> lis
     ]
 
 
+async def answer_with(
+    database: Database,
+    payment: Payment,
+    *,
+    previous: Payment,
+    key: IdempotencyKey | None,
+    response: StoredResponse | None,
+    events: int,
+) -> None:
+    """The pay flow's answer: `payment` over `previous`, the key completed with `response`, `events` events."""
+    await pay_writes.record_answer(
+        database,
+        payment,
+        previous=previous,
+        reason="gateway_answered",
+        key=key,
+        response=response,
+        events=events_of(payment, events),
+    )
+
+
+async def attempts_with_keys(database: Database) -> list[Payment]:
+    """`RACERS` attempts stored, each for an order and with a key of its own (`k<n>` for `pay_<n>`)."""
+    tries = [attempt(f"pay_{n}", f"o{n}") for n in range(RACERS)]
+    for n, first in enumerate(tries):
+        await pay_writes.record_attempt(database, first, claim=claim_of(key_of(f"k{n}")))
+    return tries
+
+
 async def stored(database: Database, payment_id: str) -> Payment | None:
     async with database.reading() as conn:
         return await payment_rows.fetch_payment(conn, payment_id)
@@ -214,15 +243,7 @@ class TestTwoInstancesRaceOneKey:
         first = attempt("pay_old", "o0")
         await pay_writes.record_attempt(database, first, claim=claim_of(key))
         declined = settled(first, PaymentStatus.DECLINED)
-        await pay_writes.record_answer(
-            database,
-            declined,
-            previous=first,
-            reason="gateway_answered",
-            key=key,
-            response=StoredResponse(402, b"{}"),
-            events=events_of(declined, 1),
-        )
+        await answer_with(database, declined, previous=first, key=key, response=StoredResponse(402, b"{}"), events=1)
         later = NOW + TTL + timedelta(minutes=1)
         tries = [replace(attempt(f"pay_{n}", f"o{n + 1}"), created_at=later) for n in range(RACERS)]
         answers = await asyncio.gather(
@@ -251,9 +272,7 @@ class TestReconcilerRacesTheAnswer:
     async def test_an_answer_racing_the_reconciler_leaves_one_record_and_the_loser_writes_nothing(
         self, database: Database, other: Database
     ) -> None:
-        tries = [attempt(f"pay_{n}", f"o{n}") for n in range(RACERS)]
-        for n, first in enumerate(tries):
-            await pay_writes.record_attempt(database, first, claim=claim_of(key_of(f"k{n}")))
+        tries = await attempts_with_keys(database)
         answers = [settled(first, PaymentStatus.APPROVED) for first in tries]
         reconciled = [
             replace(settled(first, PaymentStatus.DECLINED), updated_at=NOW + timedelta(minutes=5)) for first in tries
@@ -264,14 +283,13 @@ class TestReconcilerRacesTheAnswer:
                 step
                 for n, first in enumerate(tries)
                 for step in (
-                    pay_writes.record_answer(
+                    answer_with(
                         database,
                         answers[n],
                         previous=first,
-                        reason="gateway_answered",
                         key=key_of(f"k{n}"),
                         response=StoredResponse(201, b'{"status": "approved"}'),
-                        events=events_of(answers[n], 2),
+                        events=2,
                     ),
                     reconcile(other, reconciled[n], previous=first),
                 )
@@ -312,15 +330,7 @@ class TestReconcilerRacesTheAnswer:
         stale = settled(first, status)
 
         with pytest.raises(PaymentVersionConflict):
-            await pay_writes.record_answer(
-                database,
-                stale,
-                previous=first,
-                reason="gateway_answered",
-                key=key,
-                response=response,
-                events=events_of(stale, events),
-            )
+            await answer_with(database, stale, previous=first, key=key, response=response, events=events)
 
         assert await rows_of(database, first.payment_id) == before
         claim = await find(database, key)
@@ -450,15 +460,7 @@ class TestRelayBatches:
         first = attempt()
         answer = settled(first, PaymentStatus.APPROVED)
         await pay_writes.record_attempt(database, first, claim=None)
-        await pay_writes.record_answer(
-            database,
-            answer,
-            previous=first,
-            reason="gateway_answered",
-            key=None,
-            response=None,
-            events=events_of(answer, 2),
-        )
+        await answer_with(database, answer, previous=first, key=None, response=None, events=2)
         lease = timedelta(seconds=30)
         async with database.autocommit() as conn:
             slow = await outbox.claim_unpublished(conn, limit=10, now=NOW, lease_until=NOW + lease)
@@ -494,15 +496,7 @@ async def approvals(database: Database) -> list[str]:
     for n in range(5):
         first = attempt(f"pay_{n}", f"o{n}")
         await pay_writes.record_attempt(database, first, claim=None)
-        await pay_writes.record_answer(
-            database,
-            approved(first),
-            previous=first,
-            reason="gateway_answered",
-            key=None,
-            response=None,
-            events=[],
-        )
+        await answer_with(database, approved(first), previous=first, key=None, response=None, events=0)
         ids.append(first.payment_id)
     assert await due_ids(database) == ids
     return ids
@@ -556,15 +550,7 @@ class TestLongGatewayText:
         answer = settled(first, PaymentStatus.APPROVED, message=wording)
         assert answer.gateway is not None
         if writer == "pay_flow":
-            await pay_writes.record_answer(
-                database,
-                answer,
-                previous=first,
-                reason="gateway_answered",
-                key=key,
-                response=StoredResponse(201, b"{}"),
-                events=events_of(answer, 2),
-            )
+            await answer_with(database, answer, previous=first, key=key, response=StoredResponse(201, b"{}"), events=2)
         else:
             await reconcile(database, answer, previous=first)
 
@@ -584,21 +570,18 @@ class TestReplayWhileTheAnswerIsStored:
     async def test_a_replay_reading_beside_the_answers_sees_each_whole_or_not_at_all(
         self, database: Database, other: Database
     ) -> None:
-        tries = [attempt(f"pay_{n}", f"o{n}") for n in range(RACERS)]
-        for n, first in enumerate(tries):
-            await pay_writes.record_attempt(database, first, claim=claim_of(key_of(f"k{n}")))
+        tries = await attempts_with_keys(database)
 
         async def answer_all() -> None:
             for n, first in enumerate(tries):
                 answer = settled(first, PaymentStatus.APPROVED)
-                await pay_writes.record_answer(
+                await answer_with(
                     database,
                     answer,
                     previous=first,
-                    reason="gateway_answered",
                     key=key_of(f"k{n}"),
                     response=StoredResponse(201, b'{"status": "approved"}'),
-                    events=events_of(answer, 2),
+                    events=2,
                 )
 
         writer = asyncio.create_task(answer_all())
@@ -632,15 +615,7 @@ async def test_answers_of_every_shape_in_turn_on_one_instance_each_write_their_o
             key, first = key_of(f"k{n}"), attempt(f"pay_{n}", f"o{n}")
             await pay_writes.record_attempt(database, first, claim=claim_of(key))
             answer = settled(first, status)
-            await pay_writes.record_answer(
-                database,
-                answer,
-                previous=first,
-                reason="gateway_answered",
-                key=key,
-                response=response,
-                events=events_of(answer, events),
-            )
+            await answer_with(database, answer, previous=first, key=key, response=response, events=events)
             rows = await rows_of(database, first.payment_id)
             assert await stored(database, first.payment_id) == answer
             assert [r["to_status"] for r in rows["transitions"]] == ["processing", status.value]
