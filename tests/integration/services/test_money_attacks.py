@@ -8,7 +8,7 @@ an answer arriving after the reconciler recorded the charge.
 """
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,18 +16,23 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_service.api.app import create_app
 from payment_service.domain.errors import PaymentNotRefundable, RefundNotAllowed
 from payment_service.domain.payments import PaymentStatus
 from payment_service.domain.refunds import RefundStatus
 from payment_service.resources import Resources
+from payment_service.services.order_updates import SweepResult
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.services.refunds import RefundCommand, RefundService
 from payment_service.settings import ReconcilerSettings, Settings
+from payment_service.store import order_updates_due
 from payment_service.store import payments as payment_rows
 from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, short_read, store_rows
 from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
+from tests.integration.services.test_order_updates_due import LATER, fresh_sweep
 from tests.support.events import wait_until
 from tests.support.refunds import (
     paid,
@@ -508,3 +513,42 @@ class TestPayWritesOnOneStore:
         assert len(simulator.transactions(invoice_number=order_id)) == 1
         assert shop.db.get_order(order_id)["payment_status"] == "approved"  # type: ignore[index]
         assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == []
+
+    async def test_approvals_whose_shared_order_update_delete_fails_stay_due_and_a_sweep_tells_each_order_once(
+        self,
+        service_settings: Settings,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async def failing(conn: AsyncConnection, payment_ids: Sequence[str]) -> None:
+            raise OperationalError("DELETE", {}, Exception("the server went away"))
+
+        monkeypatch.setattr(order_updates_due, "clear_all_due", failing)
+        customers = [shop.customer() for _ in range(3)]
+        orders = [str(shop.order(customer)["id"]) for customer in customers]
+        requests = [
+            (card_body(order_id), shop.auth(customer, key=f"shared-delete-{order_id}"))
+            for customer, order_id in zip(customers, orders, strict=True)
+        ]
+        async with app_client(create_app(service_settings)) as client:
+            answers = await asyncio.gather(
+                *(client.post("/payments/pay", json=body, headers=headers) for body, headers in requests)
+            )
+            monkeypatch.undo()
+            replays = [await client.post("/payments/pay", json=body, headers=headers) for body, headers in requests]
+
+        # Charged, recorded and told: the customer hears so, whatever became of the reminder's delete.
+        assert [(a.status_code, a.json()["status"]) for a in answers] == [(201, "approved")] * 3, answers[0].text
+        assert [r.json() for r in replays] == [a.json() for a in answers]
+        ids = sorted(r.json()["id"] for r in replays)
+        assert sorted(row[0] for row in store_rows(service_settings, "SELECT payment_id FROM order_updates_due")) == ids
+
+        results = await fresh_sweep(resources, ManualClock(datetime.now(UTC) + LATER)).sweep_once()
+
+        assert results == dict.fromkeys(ids, SweepResult.UPDATED)
+        assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == []
+        for order_id in orders:
+            assert shop.db.get_order(order_id)["payment_status"] == "approved"  # type: ignore[index]
+            assert len(simulator.transactions(invoice_number=order_id)) == 1
