@@ -62,7 +62,7 @@ async def open_resources(settings: Settings, *, create_schema: bool = True) -> A
         stack.push_async_callback(engine.dispose)
         if create_schema:
             await upgrade_schema(engine)
-        database = Database(engine)
+        database = Database(engine, max_connections=settings.store.max_connections)
         stack.push_async_callback(database.close)  # its kept connections, before the engine is disposed
 
         gateway_http = await stack.enter_async_context(gateway_client.build_http_client(settings.gateway))

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from payment_service.settings import StoreSettings
-from payment_service.store.postgres import PostgresConnections
+from payment_service.store.postgres import MAX_CONNECTIONS, PostgresConnections
 from payment_service.store.sqlite import BEGIN_IMMEDIATE, CheckpointSchedule, SqliteConnection, connect_sqlite
 from payment_service.store.statements import driver_error, sqlite_driver
 
@@ -120,13 +120,13 @@ class Database:
     commit on the driver; a statement run through SQLAlchemy inside one joins it (see `on_begin`).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_connections: int = MAX_CONNECTIONS) -> None:
         self.engine = engine
         self._sqlite = is_sqlite(engine)
         self.is_postgres = not self._sqlite
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
-        self._postgres = None if self._sqlite else PostgresConnections(engine)
+        self._postgres = None if self._sqlite else PostgresConnections(engine, limit=max_connections)
         self._writer: AsyncConnection | None = None
         self._idle_readers: list[AsyncConnection] = []
 

@@ -33,8 +33,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-# Connections one process holds open at most (each a server backend: size max_connections for replicas x this).
-MAX_CONNECTIONS: Final = 50
+# Connections one process holds open at most, unless told (`PAYMENTS_STORE__MAX_CONNECTIONS`); each is a
+# server backend: size the server's max_connections for replicas x this.
+MAX_CONNECTIONS: Final = 10
 
 # What asyncpg raises for a failed statement, a dropped connection or a misuse of the connection.
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
