@@ -107,8 +107,13 @@ class SqliteWriter:
                 self._queue = []
                 return
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            if self._conn is None:
-                self._conn = self._loop_engine.connect()
+            try:
+                if self._conn is None:
+                    self._conn = self._loop_engine.connect()
+            except Exception as exc:  # noqa: BLE001 - e.g. the file locked while connecting: no caller may hang
+                # Raised out of this callback, it would only be logged, and the batch's callers wait forever.
+                _settle(batch, [(False, _translated(exc))] * len(batch))
+                continue
             outcomes = run_batch(self._conn, [pending.job for pending in batch])
             if outcomes is None:  # another process holds the write lock
                 self._to_thread(batch)

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Connection, bindparam, create_engine, insert, select
+from sqlalchemy.exc import OperationalError
 
 from reference_db_service.settings import ReferenceDbSettings
 from reference_db_service.store.database import Database, SqliteDatabase
@@ -202,3 +204,14 @@ class TestBatchedWrites:
             assert await db.read(_emails) == ["first@example.com", "third@example.com"]
         finally:
             await db.close()
+
+    async def test_a_write_whose_connection_cannot_be_opened_fails_its_caller_instead_of_waiting_forever(
+        self, tmp_path: Path
+    ) -> None:
+        # A directory where the database file should be: opening the writer's connection fails, as it
+        # does when the file is locked past the busy timeout while the connection sets WAL mode.
+        path = tmp_path / "db.sqlite3"
+        path.mkdir()
+        db = Database.open(ReferenceDbSettings(database_url=f"sqlite:///{path}"))
+        with pytest.raises(OperationalError):
+            await asyncio.wait_for(db.write(_insert_customer, "first@example.com"), timeout=30)  # old code: hung
