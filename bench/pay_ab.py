@@ -9,7 +9,8 @@ empty string: the installed tree), for instance the `src/` of an older commit
 db-service (as in `pay_flow.py`), each with its own SQLite store and relay, and are driven at once by
 `--concurrency` clients each. So both see the same machine load, which on a shared machine moves CPU
 figures of runs taken one after the other by more than the differences being measured. Each round
-prints the CPU per payment of both (utime + stime from /proc) and their ratio b ÷ a.
+prints the CPU per payment of both (utime + stime from /proc) and their ratio b ÷ a; the end, both
+processes' resident memory.
 """
 
 import argparse
@@ -23,7 +24,7 @@ import aiohttp
 from pay_flow import api_environment, drive, seed_orders, service, simulator_and_db_service
 from payment_service.api.auth import mint_token
 from payment_service.settings import AuthSettings
-from processes import cpu_seconds, free_ports, venv_command, wait_until_healthy
+from processes import cpu_seconds, free_ports, resident_bytes, venv_command, wait_until_healthy
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -86,6 +87,8 @@ async def run(args: argparse.Namespace) -> None:
                     f"round {round_number}: API CPU per payment a {per_payment['a']:.3f} ms, b {per_payment['b']:.3f} ms,"
                     f" b / a = {ratios[-1]:.3f}  (load {os.getloadavg()[0]:.1f})"
                 )
+            rss = {name: resident_bytes(proc.pid) / 2**20 for name, (proc, _) in apis.items()}
+            print(f"resident memory after the rounds: a {rss['a']:.0f} MiB, b {rss['b']:.0f} MiB")
     print(
         f"builds: a = {builds['a'][0] or 'installed'}, b = {builds['b'][0] or 'installed'};"
         f" concurrency {args.concurrency} each; mean b / a = {sum(ratios) / len(ratios):.3f}; logs: {workdir}"
