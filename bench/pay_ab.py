@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from pay_flow import api_environment, drive, seed_orders, service, simulator_and_db_service
+from pay_flow import add_api_arguments, api_environment, drive, seed_orders, service, simulator_and_db_service
 from payment_service.api.auth import mint_token
 from payment_service.settings import AuthSettings
 from processes import cpu_seconds, free_ports, resident_bytes, venv_command, wait_until_healthy
@@ -99,12 +99,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--a", required=True, help="src directory of build a ('' for the installed tree)")
     parser.add_argument("--b", required=True, help="src directory of build b ('' for the installed tree)")
-    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients per build")
     parser.add_argument("--payments", type=int, default=1000, help="payments per build and round")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds")
-    parser.add_argument("--log-level", default="INFO", help="the APIs' log level")
-    parser.add_argument("--pool", type=int, default=32, help="each API's db-service connection pool size")
-    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the APIs' relays publish to")
+    add_api_arguments(parser)
     asyncio.run(run(parser.parse_args()))
 
 

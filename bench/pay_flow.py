@@ -171,6 +171,14 @@ async def wait_for_outbox(store: Path, deadline_s: float) -> None:
                 await asyncio.sleep(0.2)  # another process's store: observed by polling
 
 
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `api_environment` reads, and the number of clients driving each API."""
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients (per API)")
+    parser.add_argument("--log-level", default="INFO", help="the API's log level")
+    parser.add_argument("--pool", type=int, default=32, help="the API's db-service connection pool size")
+    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the API's relay publishes to")
+
+
 def api_environment(args: argparse.Namespace, *, sim_url: str, db_url: str, store: Path) -> dict[str, str]:
     """The API's settings: the simulator, the db-service, a fresh SQLite store, the broker, the pool sizes."""
     return {
@@ -258,11 +266,8 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=int, default=0, help="gateway latency injected in the simulator")
-    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients")
     parser.add_argument("--payments", type=int, default=2000, help="payments measured (after a warm-up)")
-    parser.add_argument("--log-level", default="INFO", help="the API's log level")
-    parser.add_argument("--pool", type=int, default=32, help="the API's db-service connection pool size")
-    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the API's relay publishes to")
+    add_api_arguments(parser)
     parser.add_argument(
         "--no-keys", dest="keys", action="store_false", help="send no Idempotency-Key (by default each payment has one)"
     )
