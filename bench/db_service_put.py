@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from processes import cpu_seconds, free_port, started, wait_until_healthy
+from processes import RawHttpClient, cpu_seconds, free_port, started, wait_until_healthy
 from profiling import print_profile, profiling
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,46 +116,6 @@ def server_cpu_seconds(pid: int) -> float | None:
         return cpu_seconds(pid)
     except OSError:
         return None
-
-
-class RawHttpClient:
-    """A minimal keep-alive HTTP/1.1 client: one connection per worker, bodies pre-encoded.
-
-    It costs the load generator far less CPU than httpx, so on a small machine the figure measures
-    the server rather than the client. It sends the headers the payment service sends.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self.sent = 0
-
-    async def send(self, method: str, path: str, body: bytes | None) -> int:
-        if self.streams is None:
-            self.streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self.streams
-        self.sent += 1
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n"
-            f"X-Request-ID: bench-{id(self):x}-{self.sent}\r\n"
-            f"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b71{self.sent:08x}-01\r\n"
-        )
-        if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        writer.write(f"{head}\r\n".encode() + (body or b""))
-        status_line, _, headers = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
-        length = 0
-        for line in headers.split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
-        return int(status_line.split()[1])
-
-    async def close(self) -> None:
-        if self.streams is not None:
-            self.streams[1].close()
-            await self.streams[1].wait_closed()
 
 
 def build_puts(orders: list[dict[str, Any]], puts: int) -> list[Unit]:

@@ -23,4 +23,4 @@ run bench/db_service_put.py --client raw --mix put
 run bench/consumer_throughput.py consumer --events 5000
 run bench/consumer_throughput.py outbox-lag --payments 500
 # 1 API on SQLite, 1 and 2 APIs on a throwaway PostgreSQL (skipped, and said so, without server binaries).
-run bench/topology.py --kafka "$kafka" --payments 2000
+run bench/topology.py --kafka "$kafka" --payments 2000 --statements

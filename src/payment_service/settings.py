@@ -110,6 +110,9 @@ class RelaySettings(BaseModel):
     sweep_interval_s: float = 1.0
     batch_size: int = 500
     max_backoff_s: float = 10.0
+    # Published outbox rows are kept this long (Kafka holds the events; the rows serve inspection), then
+    # deleted by the worker's housekeeping, so the table stays the size of one retention period.
+    retention_s: float = Field(default=604800.0, gt=0)
 
 
 class ReconcilerSettings(BaseModel):
@@ -151,7 +154,8 @@ class WorkerSettings(BaseModel):
     # Prometheus endpoint of the worker process (consumer, relay, reconciler); None turns it off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9102
-    # How often expired idempotency keys are deleted (their lifetime is `api.idempotency_ttl_s`).
+    # How often expired idempotency keys (their lifetime is `api.idempotency_ttl_s`) and published outbox
+    # rows past `relay.retention_s` are deleted.
     idempotency_sweep_interval_s: float = 3600.0
 
 

@@ -50,12 +50,18 @@ class SweepResult(StrEnum):
 
 
 async def tell_order(
-    database: Database, db_service: DbServiceClient, refunds: RefundService | None, payment: Payment
+    database: Database,
+    db_service: DbServiceClient,
+    refunds: RefundService | None,
+    payment: Payment,
+    *,
+    clearances: order_updates_due.Clearances | None = None,
 ) -> tuple[OrderUpdate, Payment]:
     """Update the order of `payment`, give the charge back if it refuses it; the answer and the payment as it stands.
 
     The order update due since the approval is deleted when the db-service accepted the update or the
-    charge was given back; otherwise the sweep tries again.
+    charge was given back (through `clearances`, shared with concurrent callers, when given); otherwise
+    the sweep tries again.
     """
     update = await update_order_payment_status(db_service, payment)
     after = payment
@@ -63,8 +69,11 @@ async def tell_order(
         after = await reverse_refused_charge(refunds, payment, reason=update.value)
     # Only an approval records an update due (`store/payments.update_payment`).
     if payment.status is PaymentStatus.APPROVED and (update is OrderUpdate.UPDATED or after.status in _GIVEN_BACK):
-        async with database.transaction() as conn:
-            await order_updates_due.clear_due(conn, payment.payment_id)
+        if clearances is not None:
+            await clearances.clear(payment.payment_id)
+        else:
+            async with database.autocommit() as conn:  # one statement: on PostgreSQL no BEGIN and COMMIT
+                await order_updates_due.clear_due(conn, payment.payment_id)
     return update, after
 
 

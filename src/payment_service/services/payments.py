@@ -62,10 +62,11 @@ from payment_service.services.order_updates import tell_order
 from payment_service.services.orders import fetch_order_context
 from payment_service.services.payment_events import OrderContext, payment_events, product_name
 from payment_service.services.refunds import RefundService
-from payment_service.store import idempotency, outbox
+from payment_service.store import idempotency, order_updates_due, pay_writes
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
 from payment_service.store.idempotency import ClaimState, IdempotencyKey, KeyClaim, StoredResponse
+from payment_service.store.pay_writes import NewKey
 
 log = structlog.get_logger(__name__)
 
@@ -164,6 +165,8 @@ class PaymentService:
         self._outbox_written = outbox_written
         self._now = clock or (lambda: datetime.now(UTC))
         self._finishing: set[asyncio.Task[PayResult]] = set()
+        # Payments finishing together delete their order updates due in one statement.
+        self._clearances = order_updates_due.Clearances(database)
 
     # ------------------------------------------------------------------ pay
 
@@ -272,19 +275,10 @@ class PaymentService:
             sent_at=now,
         )
         request = self._charge_request(attempt, method, context)
-        async with self._database.transaction() as conn:
-            if key is not None:
-                claim = await idempotency.claim_key(
-                    conn,
-                    key,
-                    fingerprint=fingerprint,
-                    now=now,
-                    expires_at=now + self._idempotency_ttl,
-                    payment_id=payment_id,
-                )
-                if claim.state is not ClaimState.CLAIMED:
-                    return claim
-            await payment_rows.insert_payment(conn, attempt, reason="attempt_created")
+        new_key = NewKey(key, fingerprint, now, now + self._idempotency_ttl) if key is not None else None
+        taken = await pay_writes.record_attempt(self._database, attempt, claim=new_key)
+        if taken is not None:
+            return taken
         return _Checkout(context, attempt, request)
 
     def _charge_request(self, attempt: Payment, method: PaymentMethod, context: OrderContext) -> ChargeRequest:
@@ -443,14 +437,15 @@ class PaymentService:
         """One transaction: the result, the idempotency response (or the key's release) and the outbox rows."""
         events = self._events(checkout, payment)
         try:
-            async with self._database.transaction() as conn:
-                await payment_rows.update_payment(conn, payment, previous=checkout.attempt, reason="gateway_answered")
-                if key is not None:
-                    if response is None:
-                        await idempotency.release_key(conn, key)
-                    else:
-                        await idempotency.complete_key(conn, key, payment_id=payment.payment_id, response=response)
-                await outbox.add_events(conn, events)
+            await pay_writes.record_answer(
+                self._database,
+                payment,
+                previous=checkout.attempt,
+                reason="gateway_answered",
+                key=key,
+                response=response,
+                events=events,
+            )
         except PaymentVersionConflict:
             # The reconciler settled it first; its record stands, from the gateway itself.
             log.warning("payment.recording_conflict", payment_id=payment.payment_id, status=payment.status.value)
@@ -483,7 +478,9 @@ class PaymentService:
         """
         if payment.status not in ORDER_VISIBLE_STATUSES:
             return payment
-        _, after = await tell_order(self._database, self._db_service, self._refunds, payment)
+        _, after = await tell_order(
+            self._database, self._db_service, self._refunds, payment, clearances=self._clearances
+        )
         return after
 
     # ------------------------------------------------------------------ reads

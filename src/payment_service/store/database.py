@@ -123,6 +123,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sqlite = is_sqlite(engine)
+        self.is_postgres = not self._sqlite
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
         self._postgres = None if self._sqlite else PostgresConnections(engine)

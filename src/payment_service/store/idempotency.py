@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payment_service.store.statements import Row, Statement
 from payment_service.store.tables import idempotency_keys
 
-_IN_FLIGHT = "in_flight"
-_COMPLETED = "completed"
+STATE_IN_FLIGHT = "in_flight"
+STATE_COMPLETED = "completed"
 
 
 class ClaimState(StrEnum):
@@ -99,7 +99,7 @@ def _classify(row: Row, *, fingerprint: str, now: datetime) -> KeyClaim | None:
         return None
     if stored_fingerprint != fingerprint:
         return KeyClaim(ClaimState.MISMATCH)
-    if state == _COMPLETED:
+    if state == STATE_COMPLETED:
         return KeyClaim(ClaimState.COMPLETED, StoredResponse(response_status, response_body), payment_id)
     return KeyClaim(ClaimState.IN_FLIGHT, None, payment_id)
 
@@ -122,7 +122,7 @@ async def claim_key(
         "customer_id": key.customer_id,
         "key": key.key,
         "fingerprint": fingerprint,
-        "state": _IN_FLIGHT,
+        "state": STATE_IN_FLIGHT,
         "payment_id": payment_id,
         "created_at": now,
         "expires_at": expires_at,
@@ -148,7 +148,7 @@ async def complete_key(
         conn,
         {
             **_key_params(key),
-            "state": _COMPLETED,
+            "state": STATE_COMPLETED,
             "payment_id": payment_id,
             "response_status": response.status_code,
             "response_body": response.body,

@@ -8,12 +8,15 @@ rows left over: each is leased to one sweep at a time (a conditional update, as 
 leases), tried, and then deleted or put off (`due_at` later, `attempts` one more).
 """
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, String, any_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payment_service.store.database import Database
 from payment_service.store.statements import Statement
 from payment_service.store.tables import order_updates_due
 
@@ -22,6 +25,9 @@ _due = order_updates_due
 # Both on the pay flow's path: compiled once (`store/statements.py`).
 _INSERT = Statement(insert(_due), column_keys=("payment_id", "due_at", "attempts"))
 _DELETE = Statement(delete(_due).where(_due.c.payment_id == bindparam("b_payment_id")))
+_DELETE_ALL = Statement(
+    delete(_due).where(_due.c.payment_id == any_(bindparam("b_ids", type_=postgresql.ARRAY(String))))
+)
 
 
 def _free(now: datetime) -> ColumnElement[bool]:
@@ -36,6 +42,63 @@ async def add_due(conn: AsyncConnection, payment_id: str, *, due_at: datetime) -
 async def clear_due(conn: AsyncConnection, payment_id: str) -> None:
     """The obligation is met (or handed to a person): nothing is due for `payment_id` any more."""
     await _DELETE.execute(conn, {"b_payment_id": payment_id})
+
+
+async def clear_all_due(conn: AsyncConnection, payment_ids: Sequence[str]) -> None:
+    """`clear_due` of each of `payment_ids`: one statement on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        await _DELETE_ALL.execute(conn, {"b_ids": list(payment_ids)})
+    else:
+        await _DELETE.execute_many(conn, [{"b_payment_id": payment_id} for payment_id in payment_ids])
+
+
+class Clearances:
+    """`clear_due` for many callers at once: those that arrive while one delete runs share the next.
+
+    Under load many payments tell their orders at the same moment, and a delete each is a round trip
+    and a server transaction each on PostgreSQL. `clear` still returns only once the caller's row is
+    deleted (or raises what the delete raised), as `clear_due` does.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._waiting: list[str] = []
+        self._next: asyncio.Future[None] | None = None  # the delete the waiting ids go in
+        self._running: asyncio.Task[None] | None = None
+
+    async def clear(self, payment_id: str) -> None:
+        self._waiting.append(payment_id)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            # Nobody may be left to read a failure (its waiters cancelled): read it here, so it is not logged.
+            self._next.add_done_callback(lambda done: done.cancelled() or done.exception())
+        deleted = self._next
+        if self._running is None:
+            self._running = asyncio.get_running_loop().create_task(self._delete_waiting())
+        await asyncio.shield(deleted)
+
+    async def _delete_waiting(self) -> None:
+        deleted: asyncio.Future[None] | None = None
+        try:
+            while self._waiting:
+                payment_ids, self._waiting = self._waiting, []
+                deleted, self._next = self._next, None
+                assert deleted is not None  # noqa: S101 - set with the first id waiting
+                try:
+                    async with self._database.autocommit() as conn:
+                        await clear_all_due(conn, payment_ids)
+                except Exception as error:  # noqa: BLE001 - every waiter gets it, as from its own delete
+                    deleted.set_exception(error)
+                else:
+                    deleted.set_result(None)
+        except BaseException:  # cancelled (shutting down): nobody may wait for a delete that will not come
+            for future in (deleted, self._next):
+                if future is not None and not future.done():
+                    future.cancel()
+            self._waiting, self._next = [], None
+            raise
+        finally:
+            self._running = None
 
 
 async def fetch_due(conn: AsyncConnection, *, due_before: datetime, now: datetime, limit: int) -> Sequence[str]:

@@ -24,13 +24,16 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    any_,
     bindparam,
+    delete,
     func,
     insert,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_service.domain.events import EventStream, OutboundEvent
@@ -62,20 +65,8 @@ Index(
 )
 
 
-_INSERT_EVENT = Statement(
-    insert(outbox).inline(),  # no `RETURNING seq` on PostgreSQL
-    column_keys=(
-        "event_id",
-        "stream",
-        "event_type",
-        "subject",
-        "key",
-        "data",
-        "occurred_at",
-        "attempts",
-        "traceparent",
-    ),
-)
+EVENT_COLUMNS = ("event_id", "stream", "event_type", "subject", "key", "data", "occurred_at", "attempts", "traceparent")
+_INSERT_EVENT = Statement(insert(outbox).inline(), column_keys=EVENT_COLUMNS)  # inline: no `RETURNING seq`
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,23 +79,22 @@ async def add_events(conn: AsyncConnection, events: Sequence[OutboundEvent]) -> 
     """Append events; call inside the transaction that makes the change they describe."""
     if not events:
         return
-    await _INSERT_EVENT.execute_many(
-        conn,
-        [
-            {
-                "event_id": e.event_id,
-                "stream": e.stream.value,
-                "event_type": e.event_type,
-                "subject": e.subject,
-                "key": e.key,
-                "data": e.data,
-                "occurred_at": e.occurred_at,
-                "attempts": 0,
-                "traceparent": e.traceparent,
-            }
-            for e in events
-        ],
-    )
+    await _INSERT_EVENT.execute_many(conn, [event_values(e) for e in events])
+
+
+def event_values(event: OutboundEvent) -> dict[str, Any]:
+    """The values of a new outbox row of `event`, by column (`EVENT_COLUMNS`)."""
+    return {
+        "event_id": event.event_id,
+        "stream": event.stream.value,
+        "event_type": event.event_type,
+        "subject": event.subject,
+        "key": event.key,
+        "data": event.data,
+        "occurred_at": event.occurred_at,
+        "attempts": 0,
+        "traceparent": event.traceparent,
+    }
 
 
 async def fetch_unpublished(conn: AsyncConnection, *, limit: int, skip_locked: bool = False) -> list[OutboxRow]:
@@ -164,6 +154,13 @@ _MARK_PUBLISHED = Statement(
     update(outbox).where(outbox.c.seq == bindparam("b_seq")).values(attempts=outbox.c.attempts + 1, lease_until=None),
     column_keys=("published_at",),
 )
+# PostgreSQL: a relay's whole batch in one statement (an `executemany` is one Execute per row on the server).
+_MARK_ALL_PUBLISHED = Statement(
+    update(outbox)
+    .where(outbox.c.seq == any_(bindparam("b_seqs", type_=postgresql.ARRAY(BigInteger))))
+    .values(attempts=outbox.c.attempts + 1, lease_until=None),
+    column_keys=("published_at",),
+)
 _COLUMNS = tuple(column.key for column in outbox.columns)
 
 
@@ -188,8 +185,30 @@ async def release_claims(conn: AsyncConnection, seqs: Sequence[int]) -> None:
 
 
 async def mark_published(conn: AsyncConnection, seqs: Sequence[int], *, published_at: datetime) -> None:
-    if seqs:
+    if not seqs:
+        return
+    if conn.dialect.name == "postgresql":
+        await _MARK_ALL_PUBLISHED.execute(conn, {"b_seqs": list(seqs), "published_at": published_at})
+    else:
         await _MARK_PUBLISHED.execute_many(conn, [{"b_seq": seq, "published_at": published_at} for seq in seqs])
+
+
+# Oldest first (the primary key's order, roughly the order of publishing), a batch at a time.
+_DELETE_PUBLISHED = Statement(
+    delete(outbox).where(
+        outbox.c.seq.in_(
+            select(outbox.c.seq)
+            .where(outbox.c.published_at < bindparam("b_before", type_=UtcDateTime))
+            .order_by(outbox.c.seq)
+            .limit(bindparam("b_limit", type_=Integer))
+        )
+    )
+)
+
+
+async def delete_published(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+    """Delete at most `limit` rows published before `before`, oldest first; how many were deleted."""
+    return await _DELETE_PUBLISHED.execute(conn, {"b_before": before, "b_limit": limit})
 
 
 async def fetch_backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:

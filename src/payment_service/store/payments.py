@@ -31,12 +31,14 @@ _INSERT_TRANSITION = Statement(
     insert(payment_transitions).inline(),
     column_keys=("payment_id", "from_status", "to_status", "version", "reason", "occurred_at"),
 )
+# The columns an update sets: all but those fixed when the attempt was created.
+UPDATED_COLUMNS = tuple(key for key in _ROW_COLUMNS if key not in _FIXED_COLUMNS)
 # Executed with the columns to set as parameters, next to b_payment_id and b_version.
 _UPDATE_PAYMENT = Statement(
     update(payments).where(
         payments.c.payment_id == bindparam("b_payment_id"), payments.c.version == bindparam("b_version")
     ),
-    column_keys=[key for key in _ROW_COLUMNS if key not in _FIXED_COLUMNS],
+    column_keys=UPDATED_COLUMNS,
 )
 _SELECT_PAYMENT = Statement(select(payments).where(payments.c.payment_id == bindparam("b_payment_id")))
 
@@ -113,6 +115,26 @@ def payment_from_row(row: Mapping[Any, Any]) -> Payment:
     )
 
 
+def attempt_params(payment: Payment, *, reason: str) -> dict[str, Any]:
+    """Parameters of a new attempt's row (`p_<column>`) and its first transition's reason (`t_reason`)."""
+    return {f"p_{name}": value for name, value in _row_values(payment).items()} | {"t_reason": reason}
+
+
+def answer_params(payment: Payment, *, previous: Payment, reason: str) -> dict[str, Any]:
+    """Parameters of the update of `previous` to `payment` and of its transition.
+
+    `p_<column>` for the columns set, `b_payment_id` and `b_version` for the row, `t_from_status` and
+    `t_reason` for the transition.
+    """
+    values = _row_values(payment)
+    return {f"p_{name}": values[name] for name in UPDATED_COLUMNS} | {
+        "b_payment_id": payment.payment_id,
+        "b_version": previous.version,
+        "t_from_status": previous.status.value,
+        "t_reason": reason,
+    }
+
+
 async def insert_payment(conn: AsyncConnection, payment: Payment, *, reason: str) -> None:
     """Insert a new attempt and its first transition.
 
@@ -140,8 +162,13 @@ async def update_payment(conn: AsyncConnection, payment: Payment, *, previous: P
     if await _UPDATE_PAYMENT.execute(conn, values) != 1:
         raise PaymentVersionConflict(payment.payment_id)
     await _add_transition(conn, payment, from_status=previous.status, reason=reason)
-    if payment.status is PaymentStatus.APPROVED and previous.status is not PaymentStatus.APPROVED:
+    if order_update_due(payment, previous=previous):
         await add_due(conn, payment.payment_id, due_at=payment.updated_at)
+
+
+def order_update_due(payment: Payment, *, previous: Payment) -> bool:
+    """Whether storing `payment` over `previous` approves it: its order must then be told (`order_updates_due`)."""
+    return payment.status is PaymentStatus.APPROVED and previous.status is not PaymentStatus.APPROVED
 
 
 async def _add_transition(

@@ -12,6 +12,9 @@ a transaction only to roll it back. Here, as on SQLite (`store/sqlite.py`):
   statement, no BEGIN and no ROLLBACK (an `executemany` is one implicit transaction, atomic).
 - Connections are kept by `PostgresConnections`, not checked out of SQLAlchemy's pool per use, and
   never pinged: one the server dropped fails its use and is thrown away.
+- The pay flow's two write transactions are one statement each (`store/pay_writes.py`), and writes
+  of many rows at once are one statement with an array parameter (`= ANY($1)`), not an `executemany`
+  (one Execute per row on the server).
 
 This leans on three attributes of SQLAlchemy's asyncpg adapter (`_connection`, `_transaction`,
 `_start_transaction`), stable through SQLAlchemy 2.0 and 2.1 (the range `pyproject.toml` allows);

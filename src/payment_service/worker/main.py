@@ -21,7 +21,7 @@ from payment_service.logging import configure_logging
 from payment_service.messaging.client import MessagingError
 from payment_service.messaging.consumer import EventConsumer, RetryPolicy, create_consumer_client
 from payment_service.resources import open_resources
-from payment_service.services.housekeeping import IdempotencyKeySweeper
+from payment_service.services.housekeeping import Housekeeper
 from payment_service.services.order_updates import OrderUpdateSweep
 from payment_service.services.outbox_relay import OutboxRelay
 from payment_service.services.reconciliation import Reconciler
@@ -111,14 +111,18 @@ async def serve_worker(settings: Settings, *, stop: asyncio.Event | None = None,
             refunds=refunds,
             settings=settings.reconciler,
         )
-        sweeper = IdempotencyKeySweeper(resources.database, interval_s=settings.worker.idempotency_sweep_interval_s)
+        sweeper = Housekeeper(
+            resources.database,
+            interval_s=settings.worker.idempotency_sweep_interval_s,
+            outbox_retention_s=settings.relay.retention_s,
+        )
         log.info("worker.started", topic=settings.kafka.payment_topic, group=settings.kafka.consumer_group)
         async with asyncio.TaskGroup() as group:
             relay_task = group.create_task(relay.run(), name="outbox-relay")
             consumer_task = group.create_task(_consume(consumer, stop, settings.relay.max_backoff_s), name="consumer")
             reconciler_task = group.create_task(reconciler.run(), name="reconciler")
             refund_reconciler_task = group.create_task(refund_reconciler.run(), name="refund-reconciler")
-            sweeper_task = group.create_task(sweeper.run(), name="idempotency-key-sweeper")
+            sweeper_task = group.create_task(sweeper.run(), name="housekeeping")
             order_update_task = group.create_task(order_updates.run(), name="order-update-sweep")
             webhook_task = group.create_task(notifications.run(), name="webhook-processor")
             await stop.wait()

@@ -1,11 +1,13 @@
 """Order updates due on the store (SQLite, and PostgreSQL in `make test-postgres`)."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payment_service.domain.payments import PaymentStatus
 from payment_service.store import order_updates_due
@@ -62,3 +64,50 @@ async def test_a_met_update_is_no_longer_due(database: Database) -> None:
         await order_updates_due.clear_due(conn, "p0")
         assert await order_updates_due.count_due(conn, due_before=NOW + timedelta(days=3)) == 1
     assert await claim(database, "p0") is None
+
+
+class TestClearances:
+    async def test_clears_arriving_together_share_a_delete_and_each_returns_once_its_row_is_gone(
+        self, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        deletes: list[list[str]] = []
+        started, go_on = asyncio.Event(), asyncio.Event()
+        delete = order_updates_due.clear_all_due
+
+        async def held(conn: AsyncConnection, payment_ids: Sequence[str]) -> None:
+            deletes.append(list(payment_ids))
+            started.set()
+            await go_on.wait()  # the first delete is held until the others have arrived
+            await delete(conn, payment_ids)
+
+        monkeypatch.setattr(order_updates_due, "clear_all_due", held)
+        clearances = order_updates_due.Clearances(database)
+        assert await due(database, at=timedelta(days=3)) == ["p0", "p2"]
+
+        async def clear_and_look(payment_id: str) -> list[str]:
+            await clearances.clear(payment_id)
+            return await due(database, at=timedelta(days=3))
+
+        first = asyncio.create_task(clear_and_look("p0"))
+        await started.wait()
+        later = [asyncio.create_task(clearances.clear(f"x{n}")) for n in range(5)]
+        last = asyncio.create_task(clear_and_look("p2"))  # these queue before the held delete goes on
+        go_on.set()
+        assert "p0" not in await first  # gone when its clear returned
+        await asyncio.gather(*later)
+        assert await last == []
+        # The first caller's delete ran alone; the six that arrived while it ran shared the next one.
+        assert deletes == [["p0"], [*(f"x{n}" for n in range(5)), "p2"]]
+
+    async def test_a_failed_delete_is_raised_to_every_caller_that_shared_it(
+        self, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def failing(conn: AsyncConnection, payment_ids: Sequence[str]) -> None:
+            raise OperationalError("DELETE", {}, Exception("the server went away"))
+
+        monkeypatch.setattr(order_updates_due, "clear_all_due", failing)
+        clearances = order_updates_due.Clearances(database)
+        results = await asyncio.gather(*(clearances.clear(p) for p in ("p0", "p2")), return_exceptions=True)
+        assert [type(result) for result in results] == [OperationalError, OperationalError]
+        monkeypatch.undo()
+        assert await due(database, at=timedelta(days=3)) == ["p0", "p2"]  # nothing deleted: the sweep tells them
