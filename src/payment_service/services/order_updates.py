@@ -60,8 +60,8 @@ async def tell_order(
     """Update the order of `payment`, give the charge back if it refuses it; the answer and the payment as it stands.
 
     The order update due since the approval is deleted when the db-service accepted the update or the
-    charge was given back (through `clearances`, shared with concurrent callers, when given); otherwise
-    the sweep tries again.
+    charge was given back (through `clearances`, shared with concurrent callers, when given); otherwise,
+    or when that delete fails, the sweep tries again.
     """
     update = await update_order_payment_status(db_service, payment)
     after = payment
@@ -69,11 +69,16 @@ async def tell_order(
         after = await reverse_refused_charge(refunds, payment, reason=update.value)
     # Only an approval records an update due (`store/payments.update_payment`).
     if payment.status is PaymentStatus.APPROVED and (update is OrderUpdate.UPDATED or after.status in _GIVEN_BACK):
-        if clearances is not None:
-            await clearances.clear(payment.payment_id)
-        else:
-            async with database.autocommit() as conn:  # one statement: on PostgreSQL no BEGIN and COMMIT
-                await order_updates_due.clear_due(conn, payment.payment_id)
+        try:
+            if clearances is not None:
+                await clearances.clear(payment.payment_id)
+            else:
+                async with database.autocommit() as conn:  # one statement: on PostgreSQL no BEGIN and COMMIT
+                    await order_updates_due.clear_due(conn, payment.payment_id)
+        except SQLAlchemyError as exc:
+            # Met, only its record is left: the sweep tells the order once more (idempotent) and deletes it.
+            # The payment is charged and recorded; failing here would answer the customer an error.
+            log.warning("order_update.clear_failed", payment_id=payment.payment_id, error=type(exc).__name__)
     return update, after
 
 

@@ -75,7 +75,17 @@ class Clearances:
         deleted = self._next
         if self._running is None:
             self._running = asyncio.get_running_loop().create_task(self._delete_waiting())
+            self._running.add_done_callback(self._never_ran)
         await asyncio.shield(deleted)
+
+    def _never_ran(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never enters its `try`: its waiters would wait forever,
+        # and so would every later caller (`_running` still set). A task that ran has reset `_running`.
+        if task is not self._running:
+            return
+        if self._next is not None and not self._next.done():
+            self._next.cancel()
+        self._waiting, self._next, self._running = [], None, None
 
     async def _delete_waiting(self) -> None:
         deleted: asyncio.Future[None] | None = None

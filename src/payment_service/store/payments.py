@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,15 +43,22 @@ _UPDATE_PAYMENT = Statement(
 _SELECT_PAYMENT = Statement(select(payments).where(payments.c.payment_id == bindparam("b_payment_id")))
 
 
+# The gateway's wording is not bounded by its API, its column is: PostgreSQL refuses longer text (the
+# answer would go unrecorded), SQLite would keep it whole. Clipped, so both store the same.
+_MESSAGE_TYPE = payments.c.gateway_message.type
+_MESSAGE_LENGTH = _MESSAGE_TYPE.length if isinstance(_MESSAGE_TYPE, String) else None
+
+
 def _gateway_columns(result: GatewayResult | None) -> dict[str, str | None]:
     if result is None:
         result = GatewayResult()
+    message = result.message
     return {
         "transaction_id": result.transaction_id,
         "auth_code": result.auth_code,
         "response_code": result.response_code,
         "reason_code": result.reason_code,
-        "gateway_message": result.message,
+        "gateway_message": message[:_MESSAGE_LENGTH] if message is not None else None,
         "avs_result": result.avs_result,
         "cvv_result": result.cvv_result,
         "account_number": result.account_number,

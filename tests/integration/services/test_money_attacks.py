@@ -2,11 +2,13 @@
 
 Against the strict simulator over HTTP (its clock well behind ours), the real reference db-service,
 and one SQLite store shared by two API instances. Each test tries to give back more than was taken,
-or to lose or misstate a refund, and checks the gateway's ledger and the stored records.
+or to lose or misstate a refund, and checks the gateway's ledger and the stored records. The last
+class attacks the pay flow's own writes the same way: one key sent through two instances at once, and
+an answer arriving after the reconciler recorded the charge.
 """
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,18 +16,24 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_service.api.app import create_app
 from payment_service.domain.errors import PaymentNotRefundable, RefundNotAllowed
 from payment_service.domain.payments import PaymentStatus
 from payment_service.domain.refunds import RefundStatus
 from payment_service.resources import Resources
+from payment_service.services.order_updates import SweepResult
 from payment_service.services.reconciliation import Reconciler, ReconcileResult
 from payment_service.services.refunds import RefundCommand, RefundService
 from payment_service.settings import ReconcilerSettings, Settings
+from payment_service.store import order_updates_due
 from payment_service.store import payments as payment_rows
-from tests.integration.conftest import MASTERCARD, Shop, app_client, short_read, store_rows
+from tests.integration.conftest import MASTERCARD, Shop, app_client, card_body, short_read, store_rows
 from tests.integration.services.test_money_paths import after_grace, pay, pay_lost, reconciler_for, status_of
+from tests.integration.services.test_order_updates_due import LATER, fresh_sweep
+from tests.support.events import wait_until
 from tests.support.refunds import (
     paid,
     refund_reconciler,
@@ -437,3 +445,110 @@ class TestPaging:
 
         assert settled == {lost.json()["id"]: RefundStatus.SUCCEEDED}
         assert refunds_in_ledger(simulator, payment["gateway"]["transaction_id"]) == [Decimal("10.00")]
+
+
+def store_list(settings: Settings, query: str, order_id: str) -> list[Any]:
+    return [row[0] for row in store_rows(settings, query, order_id)]
+
+
+class TestPayWritesOnOneStore:
+    """The pay flow's two writes (one statement each on PostgreSQL) raced by two instances and the reconciler."""
+
+    async def test_one_key_sent_six_times_through_two_instances_charges_once_and_every_answer_is_that_charge(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        headers = shop.auth(customer, key="six-clicks")
+        async with app_client(create_app(service_settings)) as one, app_client(create_app(service_settings)) as two:
+            answers = await asyncio.gather(
+                *((one, two)[n % 2].post("/payments/pay", json=card_body(order_id), headers=headers) for n in range(6))
+            )
+            replay = await one.post("/payments/pay", json=card_body(order_id), headers=headers)
+
+        charged = [answer.json()["id"] for answer in answers if answer.status_code == 201]
+        assert len(set(charged)) == 1, [answer.text for answer in answers]
+        refused = [answer.json()["code"] for answer in answers if answer.status_code != 201]
+        assert set(refused) <= {"idempotency_key_in_flight"}, [answer.text for answer in answers]
+        assert (replay.status_code, replay.json()["id"], replay.json()["status"]) == (201, charged[0], "approved")
+        assert len(simulator.transactions(invoice_number=order_id)) == 1
+        assert store_list(service_settings, "SELECT payment_id FROM payments WHERE order_id = ?", order_id) == [
+            charged[0]
+        ]
+        outbox = "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq"
+        assert store_list(service_settings, outbox, order_id) == ["payment.approved", "order.paid"]
+        assert shop.db.get_order(order_id)["payment_status"] == "approved"  # type: ignore[index]
+        assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == []
+
+    async def test_an_answer_arriving_after_the_reconciler_settled_the_charge_writes_no_second_record(
+        self, service_settings: Settings, shop: Shop, simulator: SimulatorHandle, resources: Resources
+    ) -> None:
+        customer = shop.customer()
+        order_id = str(shop.order(customer)["id"])
+        headers = shop.auth(customer, key="slow-answer")
+        patient = service_settings.model_copy(
+            update={"gateway": service_settings.gateway.model_copy(update={"read_timeout_s": 30.0})}
+        )
+        # The gateway commits the charge and holds its answer while the reconciler finds and records it.
+        simulator.add_fault("stall_after_commit", stall_s=4)
+        async with app_client(create_app(patient)) as client:
+            paying = asyncio.create_task(client.post("/payments/pay", json=card_body(order_id), headers=headers))
+
+            async def charged() -> bool:
+                return bool(await asyncio.to_thread(simulator.transactions, invoice_number=order_id))
+
+            await wait_until(charged, timeout_s=10, interval_s=0.02)
+            payment_id = store_list(service_settings, "SELECT payment_id FROM payments WHERE order_id = ?", order_id)[0]
+            report = await reconciler_for(resources, after_grace()).reconcile_once()
+            answer = await paying
+            replay = await client.post("/payments/pay", json=card_body(order_id), headers=headers)
+
+        assert report.results[payment_id] is ReconcileResult.ADOPTED
+        assert (answer.status_code, answer.json()["id"], answer.json()["status"]) == (201, payment_id, "approved")
+        assert (replay.status_code, replay.json()["status"]) == (201, "approved")  # the key holds the record's answer
+        transitions = "SELECT to_status FROM payment_transitions WHERE payment_id = ? ORDER BY seq"
+        assert store_list(service_settings, transitions, payment_id) == ["processing", "approved"]
+        outbox = "SELECT event_type FROM outbox WHERE key = ? ORDER BY seq"
+        assert store_list(service_settings, outbox, order_id) == ["payment.approved", "order.paid"]  # not twice
+        assert len(simulator.transactions(invoice_number=order_id)) == 1
+        assert shop.db.get_order(order_id)["payment_status"] == "approved"  # type: ignore[index]
+        assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == []
+
+    async def test_approvals_whose_shared_order_update_delete_fails_stay_due_and_a_sweep_tells_each_order_once(
+        self,
+        service_settings: Settings,
+        shop: Shop,
+        simulator: SimulatorHandle,
+        resources: Resources,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async def failing(conn: AsyncConnection, payment_ids: Sequence[str]) -> None:
+            raise OperationalError("DELETE", {}, Exception("the server went away"))
+
+        monkeypatch.setattr(order_updates_due, "clear_all_due", failing)
+        customers = [shop.customer() for _ in range(3)]
+        orders = [str(shop.order(customer)["id"]) for customer in customers]
+        requests = [
+            (card_body(order_id), shop.auth(customer, key=f"shared-delete-{order_id}"))
+            for customer, order_id in zip(customers, orders, strict=True)
+        ]
+        async with app_client(create_app(service_settings)) as client:
+            answers = await asyncio.gather(
+                *(client.post("/payments/pay", json=body, headers=headers) for body, headers in requests)
+            )
+            monkeypatch.undo()
+            replays = [await client.post("/payments/pay", json=body, headers=headers) for body, headers in requests]
+
+        # Charged, recorded and told: the customer hears so, whatever became of the reminder's delete.
+        assert [(a.status_code, a.json()["status"]) for a in answers] == [(201, "approved")] * 3, answers[0].text
+        assert [r.json() for r in replays] == [a.json() for a in answers]
+        ids = sorted(r.json()["id"] for r in replays)
+        assert sorted(row[0] for row in store_rows(service_settings, "SELECT payment_id FROM order_updates_due")) == ids
+
+        results = await fresh_sweep(resources, ManualClock(datetime.now(UTC) + LATER)).sweep_once()
+
+        assert results == dict.fromkeys(ids, SweepResult.UPDATED)
+        assert store_rows(service_settings, "SELECT payment_id FROM order_updates_due") == []
+        for order_id in orders:
+            assert shop.db.get_order(order_id)["payment_status"] == "approved"  # type: ignore[index]
+            assert len(simulator.transactions(invoice_number=order_id)) == 1
