@@ -1,12 +1,13 @@
-"""Throughput and CPU per request of the reference db-service on SQLite: `PUT /payments` or the pay flow's calls.
+"""The reference db-service alone: throughput and CPU per request of `PUT /payments` or of a payment's calls.
 
-Starts `reference-db-service serve` in its own process on a fresh SQLite file, creates orders, then
-sends requests with a fixed concurrency and prints requests per second, latency percentiles and the
-server's CPU per request (utime + stime from /proc), then checks the final state.
+Starts `reference-db-service serve` in its own process on a fresh SQLite file (or `--database-url`),
+creates orders, then sends requests with a fixed concurrency and prints requests per second, latency
+percentiles and the server's CPU per request (utime + stime from /proc), then checks the final state.
 
     .venv/bin/python bench/db_service_put.py [--mix put] [--puts 3000] [--concurrency 32] [--orders 200]
                                              [--client httpx|raw] [--profile FILE]
     .venv/bin/python bench/db_service_put.py --mix pay [--payments 1000] [--concurrency 32] --client raw
+                                             [--database-url postgresql+asyncpg://…/empty_db]
 
 `--mix put` (the default): for each payment a `processing` version 1, a final version 2 (`approved`
 or `declined`) and a duplicate of version 2 (a redelivery); checks highest versions stored and
@@ -20,7 +21,9 @@ sends `--payments` requests of that one kind, for a per-endpoint figure. A warm-
 `--client raw` sends the same requests with a minimal HTTP/1.1 client that costs far less CPU than
 httpx, so that on a 2-core machine the figure is the server's rather than the load generator's.
 `--profile FILE` samples the server with py-spy during the measured phase (raw collapsed stacks) and
-prints the top frames; take CPU figures from a run without it.
+prints the top frames; take CPU figures from a run without it. `--database-url` serves from that
+database instead of a fresh SQLite file; it must be empty (e.g. a new database on the server that
+`scripts/postgres/postgres.sh start` prints).
 """
 
 import argparse
@@ -276,10 +279,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--client", choices=["httpx", "raw"], default="httpx")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server into this file (raw stacks)")
+    parser.add_argument("--database-url", default=None, help="an empty database to serve from (default: new SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        env = os.environ | {"REFERENCE_DB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"}
+        database_url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
+        env = os.environ | {"REFERENCE_DB_DATABASE_URL": database_url}
         env.pop("REFERENCE_DB_TOKEN", None)
         command = [sys.executable, "-m", "reference_db_service", "serve", "--port", str(port)]
         with started(command, env=env, stdout=None, stderr=None, cwd=REPO_ROOT) as server:

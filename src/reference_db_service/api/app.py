@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 
 from reference_db_service.api import catalog, orders, payments
 from reference_db_service.api.dependencies import bearer_guard
+from reference_db_service.api.hot_path import HotPathMiddleware
 from reference_db_service.api.paths import EncodedSlashMiddleware
 from reference_db_service.api.problems import install_problem_handlers
 from reference_db_service.schemas import HealthResponse
@@ -37,9 +38,13 @@ def create_app(settings: ReferenceDbSettings | None = None) -> FastAPI:
         summary="Orders, customers, products and payment records for the payment service.",
         version="0.1.0",
         lifespan=lifespan,
+        # No spans, metrics or logs through OpenTelemetry: FastAPI would look up three providers on
+        # every request (about 6 µs of CPU, a fifth of what reading an order costs).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     app.add_middleware(EncodedSlashMiddleware)
+    app.add_middleware(HotPathMiddleware, token=settings.token)  # added last: the outermost of the two
     # Without a token there is nothing to check, and an empty dependency still costs every request.
     guarded = [] if settings.token is None else [Depends(bearer_guard(settings.token))]
     for router in (catalog.router, orders.router, payments.router):

@@ -14,6 +14,7 @@ from reference_db_service.schemas import (
     parse_numeric_id,
 )
 from reference_db_service.store import customers, products
+from reference_db_service.store.database import Database
 
 MAX_PRODUCT_IDS = 100
 
@@ -28,8 +29,13 @@ async def create_customer(request: Request, body: CustomerCreateRequest) -> Resp
 
 @router.get("/customers/{customer_id}", response_model=CustomerRecord)
 async def get_customer(request: Request, customer_id: str) -> Response:
+    return await customer_reply(database(request), customer_id)
+
+
+async def customer_reply(db: Database, customer_id: str) -> Response:
+    """`GET /customers/{customer_id}`, also answered by `HotPathMiddleware`."""
     numeric_id = numeric_id_or(CustomerNotFound, customer_id, "customer")
-    return json_response(await customers.read_customer(database(request), numeric_id))
+    return json_response(await customers.read_customer(db, numeric_id))
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductRecord)
@@ -51,8 +57,13 @@ async def list_products(
     request: Request,
     ids: Annotated[str, Query(description="comma-separated product ids, e.g. 1,2,3 (at most 100)")],
 ) -> Response:
+    return await products_reply(database(request), ids)
+
+
+async def products_reply(db: Database, ids: str) -> Response:
+    """`GET /products?ids=…`, also answered by `HotPathMiddleware`."""
     try:
         product_ids = _product_ids(ids)
     except ValueError as exc:
         raise invalid_input("query", "ids", message=str(exc)) from None
-    return json_response(await products.list_products(database(request), product_ids))
+    return json_response(await products.list_products(db, product_ids))

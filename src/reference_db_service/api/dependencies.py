@@ -27,15 +27,18 @@ def bearer_guard(token: SecretStr | None) -> Callable[[Request], Awaitable[None]
     expected = None if token is None else token.get_secret_value().encode()
 
     async def require_token(request: Request) -> None:
-        if expected is None:
-            return
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        # compare_digest keeps the comparison time independent of where the tokens differ.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+        if expected is not None and not is_bearer(request.headers.get("authorization", ""), expected):
             msg = "a valid bearer token is required"
             raise Unauthorized(msg)
 
     return require_token
+
+
+def is_bearer(authorization: str, expected: bytes) -> bool:
+    """Whether an `Authorization` header value presents `Bearer <expected>`."""
+    scheme, _, presented = authorization.partition(" ")
+    # compare_digest keeps the comparison time independent of where the tokens differ.
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected)
 
 
 def numeric_id_or(not_found: type[NotFound], value: str, what: str) -> int:

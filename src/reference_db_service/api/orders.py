@@ -10,6 +10,7 @@ from reference_db_service.schemas import (
     OrderRecord,
 )
 from reference_db_service.store import orders
+from reference_db_service.store.database import Database
 
 router = APIRouter()
 
@@ -22,8 +23,13 @@ async def create_order(request: Request, body: OrderCreateRequest) -> Response:
 
 @router.get("/orders/{order_id}", response_model=OrderRecord)
 async def get_order(request: Request, order_id: str) -> Response:
+    return await order_reply(database(request), order_id)
+
+
+async def order_reply(db: Database, order_id: str) -> Response:
+    """`GET /orders/{order_id}`, also answered by `HotPathMiddleware`."""
     numeric_id = numeric_id_or(OrderNotFound, order_id, "order")
-    return json_response(await orders.read_order(database(request), numeric_id))
+    return json_response(await orders.read_order(db, numeric_id))
 
 
 @router.patch("/orders/{order_id}", response_model=OrderRecord)
@@ -33,8 +39,13 @@ async def update_order_payment(request: Request, order_id: str, body: OrderPayme
     `approved` marks the order paid. 409 for an approval of a cancelled order or of an order that
     another payment has paid.
     """
+    return await order_payment_reply(database(request), order_id, body)
+
+
+async def order_payment_reply(db: Database, order_id: str, body: OrderPaymentUpdateRequest) -> Response:
+    """`PATCH /orders/{order_id}`, also answered by `HotPathMiddleware`."""
     numeric_id = numeric_id_or(OrderNotFound, order_id, "order")
-    return json_response(await orders.update_order_payment(database(request), numeric_id, body))
+    return json_response(await orders.update_order_payment(db, numeric_id, body))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderRecord)

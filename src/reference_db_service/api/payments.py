@@ -14,6 +14,7 @@ from reference_db_service.schemas import (
     parse_numeric_id,
 )
 from reference_db_service.store import payments
+from reference_db_service.store.database import Database
 
 router = APIRouter()
 
@@ -32,11 +33,16 @@ async def put_payment(request: Request, payment_id: str, body: PaymentPutRequest
     newer (the stored record is returned). An approved payment marks its order paid in the same
     transaction. 422 for an unknown order (a permanent error).
     """
+    return await payment_put_reply(database(request), payment_id, body)
+
+
+async def payment_put_reply(db: Database, payment_id: str, body: PaymentPutRequest) -> Response:
+    """`PUT /payments/{payment_id}`, also answered by `HotPathMiddleware`."""
     if not is_payment_id(payment_id):
         raise invalid_input("path", "payment_id", message=_PAYMENT_ID_RULE)
     if body.id is not None and body.id != payment_id:
         raise invalid_input("body", "id", message="must equal the payment id in the path")
-    record, decision = await payments.put_payment(database(request), payment_id, body)
+    record, decision = await payments.put_payment(db, payment_id, body)
     created = decision is PaymentWrite.CREATE
     return json_response(
         record,

@@ -52,29 +52,37 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def reference_db_problem(exc: ReferenceDbError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, DatabaseBusy):
+        headers["Retry-After"] = "1"
+    return problem(status_for(exc), exc.code, exc.detail, headers=headers)
+
+
+def validation_problem(exc: RequestValidationError) -> JSONResponse:
+    # The offending input is left out on purpose: it could be anything, card data included.
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    return problem(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "the request is not valid; see errors",
+        errors=errors,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReferenceDbError)
     async def on_reference_db_error(_request: Request, exc: ReferenceDbError) -> JSONResponse:
-        headers: dict[str, str] = {}
-        if isinstance(exc, Unauthorized):
-            headers["WWW-Authenticate"] = "Bearer"
-        if isinstance(exc, DatabaseBusy):
-            headers["Retry-After"] = "1"
-        return problem(status_for(exc), exc.code, exc.detail, headers=headers)
+        return reference_db_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # The offending input is left out on purpose: it could be anything, card data included.
-        errors = [
-            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
-            for error in exc.errors()
-        ]
-        return problem(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "the request is not valid; see errors",
-            errors=errors,
-        )
+        return validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -100,25 +100,34 @@ class SqliteDatabase(Database):
         # its thread.
         _tune_sqlite(loop_writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=0, autocheckpoint=False)
         _tune_sqlite(thread_writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=busy_timeout_ms)
-        _tune_sqlite(self._reader, begin="BEGIN", busy_timeout_ms=busy_timeout_ms)
+        _tune_sqlite(self._reader, begin=None, busy_timeout_ms=busy_timeout_ms)  # `read` begins on the driver
         # One writer: SQLite has one, so writes queue here rather than on a file lock.
         self._write_queue = SqliteWriter(loop_writer=loop_writer, thread_writer=thread_writer)
         self._read_conn: Connection | None = None
 
     async def read(self, transaction: "Transaction[P, T]", *args: P.args, **kwargs: P.kwargs) -> T:
         # On the event loop, on one connection: a WAL read of a local file takes microseconds, far
-        # less than handing it to a thread and waking the loop again.
+        # less than handing it to a thread and waking the loop again. The transaction is begun and
+        # ended on the driver, which costs a fraction of SQLAlchemy's; a statement executed through
+        # SQLAlchemy joins it (the reader's engine has no "begin" hook).
         conn = self._read_conn
         if conn is None:
             conn = self._read_conn = self._reader.connect()
+        driver = conn.connection.driver_connection
         try:
-            with conn.begin():
-                return transaction(conn, *args, **kwargs)
-        except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            driver.execute("BEGIN")  # type: ignore[union-attr]
+            return transaction(conn, *args, **kwargs)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            reason = str(exc.orig if isinstance(exc, OperationalError) else exc)
+            if "locked" in reason or "busy" in reason:
                 msg = "the database is busy; retry shortly"
                 raise DatabaseBusy(msg) from exc
             raise
+        finally:
+            if conn.in_transaction():
+                conn.commit()  # SQLAlchemy's bookkeeping, and the driver's transaction with it
+            else:
+                driver.commit()  # type: ignore[union-attr]
 
     @property
     def is_waiting_for_write_lock(self) -> bool:
@@ -150,7 +159,13 @@ def _create_all(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+def _tune_sqlite(engine: Engine, *, begin: str | None, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+    """Pragmas on connect, and `begin` (e.g. `BEGIN IMMEDIATE`) when SQLAlchemy begins a transaction.
+
+    With `begin` None SQLAlchemy begins nothing: its transactions join the one the caller began on
+    the driver.
+    """
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: object) -> None:
         # Take transaction control away from the driver so the "begin" hook below decides it.
@@ -163,6 +178,9 @@ def _tune_sqlite(engine: Engine, *, begin: str, busy_timeout_ms: int, autocheckp
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
+
+    if begin is None:
+        return
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:

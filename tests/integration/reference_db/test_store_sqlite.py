@@ -176,3 +176,29 @@ class TestWritesWhileAnotherProcessHoldsTheLock:
             assert await db.write(_insert_customer, "third@example.com") == 3
         finally:
             await db.close()
+
+
+def _insert_customer_then_fail(conn: Connection, email: str) -> int:
+    _insert_customer(conn, email)
+    msg = "the job failed after writing"
+    raise RuntimeError(msg)
+
+
+class TestBatchedWrites:
+    async def test_writes_queued_together_commit_or_fail_alone(self, tmp_path: Path) -> None:
+        db = Database.open(ReferenceDbSettings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}"))
+        try:
+            await db.create_schema()
+            # Queued in one turn of the loop, the three run as one batch: one transaction, a savepoint each.
+            outcomes = await asyncio.gather(
+                db.write(_insert_customer, "first@example.com"),
+                db.write(_insert_customer_then_fail, "failed@example.com"),
+                db.write(_insert_customer, "third@example.com"),
+                return_exceptions=True,
+            )
+            assert outcomes[0] == 1
+            assert isinstance(outcomes[1], RuntimeError)
+            assert outcomes[2] in {2, 3}  # SQLite may or may not reuse the rolled-back rowid
+            assert await db.read(_emails) == ["first@example.com", "third@example.com"]
+        finally:
+            await db.close()
