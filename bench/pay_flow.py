@@ -171,12 +171,17 @@ async def wait_for_outbox(store: Path, deadline_s: float) -> None:
                 await asyncio.sleep(0.2)  # another process's store: observed by polling
 
 
-async def run(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="pay-bench-"))
-    sim_port, db_port, api_port = free_ports(3)
-    sim_url, db_url, api_url = (f"http://127.0.0.1:{p}" for p in (sim_port, db_port, api_port))
-    store = workdir / "payments.sqlite3"
-    api_env = {
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `api_environment` reads, and the number of clients driving each API."""
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients (per API)")
+    parser.add_argument("--log-level", default="INFO", help="the API's log level")
+    parser.add_argument("--pool", type=int, default=32, help="the API's db-service connection pool size")
+    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the API's relay publishes to")
+
+
+def api_environment(args: argparse.Namespace, *, sim_url: str, db_url: str, store: Path) -> dict[str, str]:
+    """The API's settings: the simulator, the db-service, a fresh SQLite store, the broker, the pool sizes."""
+    return {
         "PYTHONUNBUFFERED": "1",
         "PAYMENTS_GATEWAY__ENDPOINT": f"{sim_url}/xml/v1/request.api",
         "PAYMENTS_DB_SERVICE__BASE_URL": db_url,
@@ -186,6 +191,14 @@ async def run(args: argparse.Namespace) -> None:
         "PAYMENTS_DB_SERVICE__MAX_CONNECTIONS": str(args.pool),
         "PAYMENTS_GATEWAY__MAX_CONNECTIONS": str(max(args.pool, args.concurrency)),
     }
+
+
+async def run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="pay-bench-"))
+    sim_port, db_port, api_port = free_ports(3)
+    sim_url, db_url, api_url = (f"http://127.0.0.1:{p}" for p in (sim_port, db_port, api_port))
+    store = workdir / "payments.sqlite3"
+    api_env = api_environment(args, sim_url=sim_url, db_url=db_url, store=store)
     with (
         simulator_and_db_service(workdir, sim_port, db_port) as (sim, db),
         service([venv_command("payment-service"), "api", "--port", str(api_port)], api_env, workdir / "api.log") as api,
@@ -253,11 +266,8 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=int, default=0, help="gateway latency injected in the simulator")
-    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients")
     parser.add_argument("--payments", type=int, default=2000, help="payments measured (after a warm-up)")
-    parser.add_argument("--log-level", default="INFO", help="the API's log level")
-    parser.add_argument("--pool", type=int, default=32, help="the API's db-service connection pool size")
-    parser.add_argument("--kafka", default="127.0.0.1:9092", help="bootstrap servers the API's relay publishes to")
+    add_api_arguments(parser)
     parser.add_argument(
         "--no-keys", dest="keys", action="store_false", help="send no Idempotency-Key (by default each payment has one)"
     )

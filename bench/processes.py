@@ -52,6 +52,14 @@ def cpu_seconds(pid: int) -> float:
     return user_s + system_s
 
 
+def resident_bytes(pid: int) -> int:
+    """Resident set size of a process now (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def venv_command(name: str) -> str:
     """A console script of this virtualenv (the one running the benchmark), else `name` from PATH."""
     return shutil.which(name, path=str(VENV_BIN)) or name

@@ -200,6 +200,8 @@ class DbServiceClient:
         params: Mapping[str, str] | None = None,
         content: bytes | None = None,
     ) -> _Answer:
+        if not tracing.is_enabled():  # no span to name or annotate
+            return await self._send_with_retries(method, path, params=params, content=content)
         # One span per call, its retries (each an aiohttp client span) inside it.
         # The span is named for the collection, never for an id (`resource_path` encodes those).
         collection = str(path).partition("/")[0]

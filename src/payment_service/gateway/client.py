@@ -235,7 +235,8 @@ class AuthorizeNetGateway:
                 tracing.annotate(span, {"payment.gateway.outcome": ChargeOutcomeKind.UNKNOWN.value})
                 return ChargeOutcome(ChargeOutcomeKind.UNKNOWN, NO_ANSWER)
             _log_outcome(outcome, elapsed_ms=_elapsed_ms(started), **fields)
-            tracing.annotate(span, _span_attributes(outcome))
+            if span is not None:  # tracing on: the attributes are built only then
+                tracing.annotate(span, _span_attributes(outcome))
         return outcome
 
     # ------------------------------------------------------------ look-ups
