@@ -106,9 +106,10 @@ class StoreSettings(BaseModel):
     echo: bool = False
     # PostgreSQL: connections one process keeps open at most. Every transaction is a statement or a
     # few, never held across a call to another service, so a few serve hundreds of payments a second;
-    # more only add server backends contending for the same pages (measured: 50 cost the server 30%
-    # more CPU per payment than 8, for no more throughput).
-    max_connections: int = Field(default=10, ge=1)
+    # more only add server backends contending for the same pages (bench/topology.py: with two APIs,
+    # 10 each cost the server 15-25% more CPU per payment than 5, and 50 more still, for no more
+    # throughput).
+    max_connections: int = Field(default=5, ge=1)
 
 
 class RelaySettings(BaseModel):

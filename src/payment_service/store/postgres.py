@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # Connections one process holds open at most, unless told (`PAYMENTS_STORE__MAX_CONNECTIONS`); each is a
 # server backend: size the server's max_connections for replicas x this.
-MAX_CONNECTIONS: Final = 10
+MAX_CONNECTIONS: Final = 5
 
 # What asyncpg raises for a failed statement, a dropped connection or a misuse of the connection.
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
