@@ -6,19 +6,15 @@ stale version writes nothing at all, and a stored answer writes every row it mus
 statement counts come from asyncpg's query log (`make test-postgres`).
 """
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
 
 from payment_service.domain.errors import PaymentInProgress, PaymentVersionConflict
 from payment_service.domain.events import EventStream, OutboundEvent
-from payment_service.domain.money import Money
 from payment_service.domain.payments import GatewayResult, Payment, PaymentStatus
 from payment_service.store import idempotency, outbox, pay_writes
 from payment_service.store import payments as payment_rows
@@ -26,43 +22,17 @@ from payment_service.store.database import Database
 from payment_service.store.idempotency import ClaimState, IdempotencyKey, StoredResponse
 from payment_service.store.pay_writes import NewKey
 from payment_service.store.tables import order_updates_due, payment_transitions
-from tests.integration.store.test_postgres_path import QueryLog
+from tests.integration.store import test_postgres_path as postgres_path
+from tests.integration.store.conftest import QueryLog
+from tests.integration.store.test_postgres_path import NOW
 from tests.support.databases import on_postgres
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 KEY = IdempotencyKey("c1", "key-1")
 RESPONSE = StoredResponse(201, b'{"status": "approved"}')
 
 
-@pytest.fixture
-async def logged(engine: AsyncEngine) -> AsyncIterator[tuple[Database, QueryLog]]:
-    log = QueryLog()
-    if on_postgres():
-
-        @event.listens_for(engine.sync_engine, "checkout")
-        def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-            dbapi_connection.driver_connection.add_query_logger(log)
-
-    database = Database(engine)
-    yield database, log
-    await database.close()
-
-
 def attempt(payment_id: str = "pay_1", order_id: str = "o1") -> Payment:
-    return Payment(
-        payment_id=payment_id,
-        order_id=order_id,
-        customer_id="c1",
-        status=PaymentStatus.PROCESSING,
-        amount=Money(Decimal("59.97"), "USD"),
-        invoice_number=order_id,
-        ref_id=payment_id.removeprefix("pay_"),
-        card_last4="1111",
-        card_brand="Visa",
-        created_at=NOW,
-        updated_at=NOW,
-        sent_at=NOW,
-    )
+    return postgres_path.attempt(payment_id, order_id)
 
 
 def approved(previous: Payment) -> Payment:

@@ -31,7 +31,8 @@ from payment_service.store.idempotency import ClaimState, IdempotencyKey, KeyCla
 from payment_service.store.pay_writes import NewKey
 from payment_service.store.tables import idempotency_keys, payment_transitions, payments
 from payment_service.store.tables import order_updates_due as due_table
-from tests.integration.store.test_pay_writes import NOW, approved, attempt
+from tests.integration.store.test_pay_writes import approved, attempt
+from tests.integration.store.test_postgres_path import NOW
 
 RACERS = 8
 TTL = timedelta(hours=24)

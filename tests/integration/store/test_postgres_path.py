@@ -4,15 +4,10 @@ relay pass send to the server (asyncpg's query log of every connection), on a re
 Runs in `make test-postgres`; skipped on SQLite (its fast path is `store/statements.py`'s own tests).
 """
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_service.domain.errors import PaymentInProgress
 from payment_service.domain.events import EventStream, OutboundEvent
@@ -22,39 +17,12 @@ from payment_service.store import idempotency, outbox
 from payment_service.store import payments as payment_rows
 from payment_service.store.database import Database
 from payment_service.store.idempotency import IdempotencyKey
+from tests.integration.store.conftest import QueryLog
 from tests.support.databases import on_postgres
 
 pytestmark = pytest.mark.skipif(not on_postgres(), reason="needs PAYMENTS_TEST_POSTGRES_URL (make test-postgres)")
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class QueryLog:
-    """Every query asyncpg sends on the engine's connections (BEGIN, COMMIT and ROLLBACK included)."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-
-    def __call__(self, record: Any) -> None:
-        self.queries.append(" ".join(record.query.split()).upper())
-
-    async def taken(self) -> list[str]:
-        await asyncio.sleep(0)  # asyncpg hands records to loggers with call_soon
-        taken, self.queries = self.queries, []
-        return taken
-
-
-@pytest.fixture
-async def logged(engine: AsyncEngine) -> AsyncIterator[tuple[Database, QueryLog]]:
-    log = QueryLog()
-
-    @event.listens_for(engine.sync_engine, "checkout")
-    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(log)
-
-    database = Database(engine)
-    yield database, log
-    await database.close()
 
 
 def attempt(payment_id: str, order_id: str) -> Payment:
