@@ -4,7 +4,7 @@ Each is one transaction of several statements. On PostgreSQL each round trip cos
 the API more CPU than the statement itself, so there each write is ONE statement: data-modifying CTEs
 (`WITH … INSERT … RETURNING`), run in autocommit, which PostgreSQL applies atomically, all or nothing,
 like the transaction it replaces. A payment then costs three statements on the server (the key read,
-the attempt, the answer) instead of fifteen with their BEGINs and COMMITs. Each CTE after the first
+the attempt, the answer) instead of fourteen with their BEGINs and COMMITs. Each CTE after the first
 acts only on the rows the first returned, so a taken key or a stale version writes nothing at all.
 
 On SQLite (statements in-process, no round trips) and wherever the one statement cannot decide alone
