@@ -118,15 +118,7 @@ async def claim_key(
     `payment_id` names the attempt the key is claimed for, so that a retry can still be answered from
     the payment if the request that claimed it never completes the key (a crash after sending).
     """
-    new_key = {
-        "customer_id": key.customer_id,
-        "key": key.key,
-        "fingerprint": fingerprint,
-        "state": STATE_IN_FLIGHT,
-        "payment_id": payment_id,
-        "created_at": now,
-        "expires_at": expires_at,
-    }
+    new_key = new_key_values(key, fingerprint=fingerprint, now=now, expires_at=expires_at, payment_id=payment_id)
     if await _INSERT_KEY.execute(conn, new_key) == 1:
         return KeyClaim(ClaimState.CLAIMED)
     row = await _SELECT_KEY.fetch_one(conn, _key_params(key))
@@ -139,6 +131,21 @@ async def claim_key(
         return KeyClaim(ClaimState.CLAIMED)
     # Claimed by another instance since our read (PostgreSQL; SQLite writers are serial).
     return KeyClaim(ClaimState.IN_FLIGHT)
+
+
+def new_key_values(
+    key: IdempotencyKey, *, fingerprint: str, now: datetime, expires_at: datetime, payment_id: str | None
+) -> dict[str, object]:
+    """The row of a key newly claimed (in flight), by column."""
+    return {
+        "customer_id": key.customer_id,
+        "key": key.key,
+        "fingerprint": fingerprint,
+        "state": STATE_IN_FLIGHT,
+        "payment_id": payment_id,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
 
 
 async def complete_key(

@@ -141,15 +141,10 @@ async def record_answer(
 
 
 def _claim_params(claim: NewKey, payment_id: str) -> dict[str, Any]:
-    return {
-        "k_customer_id": claim.key.customer_id,
-        "k_key": claim.key.key,
-        "k_fingerprint": claim.fingerprint,
-        "k_state": idempotency.STATE_IN_FLIGHT,
-        "k_payment_id": payment_id,
-        "k_created_at": claim.now,
-        "k_expires_at": claim.expires_at,
-    }
+    values = idempotency.new_key_values(
+        claim.key, fingerprint=claim.fingerprint, now=claim.now, expires_at=claim.expires_at, payment_id=payment_id
+    )
+    return {f"k_{name}": value for name, value in values.items()}
 
 
 def _bind(column: Column[Any], prefix: str) -> Any:
